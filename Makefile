@@ -1,0 +1,25 @@
+# `make test` and `make demo` set everything up from the project's own files.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test demo clean
+
+# (Re)create the virtual environment when setup.py changes.
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) tools/analyze.py -c configs/unistd/demo.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
