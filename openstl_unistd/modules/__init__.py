@@ -1,0 +1,1 @@
+"""Building blocks of the models: adapters, temporal module, task encoders/decoders, backbone."""

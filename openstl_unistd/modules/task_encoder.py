@@ -1,0 +1,44 @@
+"""Task encoder: a task's past frames to tokens for the shared Transformer (METHOD.md §1)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..tasks import halved_sizes
+from .conv_blocks import DownBlock
+
+
+class TaskEncoder(nn.Module):
+    """``(B, T, C, H, W)`` frames → ``(B, H'·W', L)`` tokens.
+
+    Time is folded into the batch, ``depth`` down blocks map each frame to ``(C', H', W')``, time
+    is unfolded into channels ``(B, T·C', H', W')`` and a 1×1 convolution projects to ``L``.
+    """
+
+    def __init__(
+        self,
+        frames: int,
+        channels: int,
+        height: int,
+        width: int,
+        depth: int,
+        embed_dim: int,
+        hidden_channels: int = 64,
+        norm_groups: int = 2,
+    ) -> None:
+        super().__init__()
+        self.frames = frames
+        self.hidden_channels = hidden_channels
+        self.grid = halved_sizes(height, width, depth)[-1]
+        self.blocks = nn.Sequential(*[
+            DownBlock(channels if i == 0 else hidden_channels, hidden_channels, norm_groups)
+            for i in range(depth)
+        ])
+        self.proj = nn.Conv2d(frames * hidden_channels, embed_dim, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c, h, w = x.shape
+        features = self.blocks(x.reshape(b * t, c, h, w))
+        grid_h, grid_w = features.shape[-2:]
+        features = features.reshape(b, t * self.hidden_channels, grid_h, grid_w)
+        return self.proj(features).flatten(2).transpose(1, 2)
