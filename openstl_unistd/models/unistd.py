@@ -1,0 +1,160 @@
+"""UniSTD: one pretrained Transformer shared by many spatiotemporal tasks (METHOD.md §1–4)."""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from ..modules.backbone import build_backbone
+from ..modules.lora_injection import inject_ra_moe
+from ..modules.position_encoding import SinCos2DPositionEncoding
+from ..modules.pretrained import PathLike
+from ..modules.ra_moe import RAMoELoRA
+from ..modules.spatiotemporal_block import SpatioTemporalBlock
+from ..modules.task_decoder import TaskDecoder
+from ..modules.task_encoder import TaskEncoder
+from ..modules.temporal import TemporalModule
+from ..tasks import TaskLike, TaskSpec, resolve_tasks
+from ..utils.parameters import ParameterCount
+
+PAPER_LORA = dict(qkv_experts=6, proj_experts=2, max_rank=8, init_rank=4.5, alpha=1.0, gamma=1.0,
+                  top_k=None, learn_rank=True)
+"""RA-MoE settings of the paper: 6 experts on each of Q, K, V, 2 on Proj, ranks in [1, 8] from 4.5."""
+
+PAPER_TEMPORAL = dict(hidden_ratio=6, experts=2)
+"""Temporal module of the paper: FFN with ratio 6 and a 2-expert RA-MoE1D."""
+
+PARTS = ('task encoders', 'task decoders', 'backbone (pretrained)', 'LoRA experts', 'routers', 'ranks',
+         'temporal FFN')
+
+
+def _options(kind: str, value: Union[bool, Mapping, None], defaults: dict) -> Optional[dict]:
+    """``True`` → the paper's settings, ``False``/``None`` → disabled, a mapping → overrides."""
+    if value is True:
+        return dict(defaults)
+    if value is False or value is None:
+        return None
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise ValueError(f'unknown {kind} option(s) {unknown}; valid options: {sorted(defaults)}')
+    return {**defaults, **value}
+
+
+class UniSTD(nn.Module):
+    """``forward(x, task)``: past frames ``(B, T, C, H, W)`` → future frames ``(B, T', C, H, W)``.
+
+    Per task: an encoder to tokens ``(B, H'·W', L)`` and a decoder back to frames. Shared: a
+    frozen pretrained ViT whose attention Q/K/V/Proj carry RA-MoE LoRA adapters and whose blocks
+    carry a temporal module; tokens get a fixed 2-D sin-cos position encoding.
+
+    Args:
+        tasks: the tasks served (names of known tasks, ``TaskSpec`` or dicts; see ``tasks.py``).
+        backbone: ``clip`` | ``laion`` | ``imagenet`` | ``random`` or a timm ViT name.
+        pretrained: ``False``, ``True`` (Hugging Face cache) or a weights file path.
+        backbone_kwargs: timm architecture overrides (e.g. ``dict(depth=2)`` for tests).
+        hidden_channels: C', channels of the task encoders and decoders.
+        lora: ``True`` for :data:`PAPER_LORA`, ``False`` for none, or a dict of overrides.
+        temporal: ``True`` for :data:`PAPER_TEMPORAL`, ``False`` for none, or a dict of overrides.
+    """
+
+    def __init__(
+        self,
+        tasks: Sequence[TaskLike],
+        backbone: str = 'clip',
+        pretrained: Union[bool, PathLike] = False,
+        backbone_kwargs: Optional[Mapping] = None,
+        hidden_channels: int = 64,
+        lora: Union[bool, Mapping] = True,
+        temporal: Union[bool, Mapping] = True,
+    ) -> None:
+        super().__init__()
+        self.tasks: dict[str, TaskSpec] = {t.name: t for t in resolve_tasks(tasks)}
+        lora_options = _options('lora', lora, PAPER_LORA)
+        temporal_options = _options('temporal', temporal, PAPER_TEMPORAL)
+
+        vit = build_backbone(backbone, pretrained, **dict(backbone_kwargs or {}))
+        dim = vit.embed_dim
+        adapter_options = None
+        if lora_options is not None:
+            adapter_options = {k: v for k, v in lora_options.items() if k not in ('qkv_experts', 'proj_experts')}
+            inject_ra_moe(vit.blocks, lora_options['qkv_experts'], lora_options['proj_experts'], **adapter_options)
+        vit.blocks = nn.ModuleList([
+            SpatioTemporalBlock(block, self._temporal_module(dim, temporal_options, adapter_options))
+            for block in vit.blocks
+        ])
+        self.backbone = vit
+        self.embed_dim = dim
+        self.position_encoding = SinCos2DPositionEncoding(dim)
+        self.encoders = nn.ModuleDict({
+            t.name: TaskEncoder(t.input_frames, t.channels, t.height, t.width, t.encoder_depth, dim, hidden_channels)
+            for t in self.tasks.values()
+        })
+        self.decoders = nn.ModuleDict({
+            t.name: TaskDecoder(t.output_frames, t.channels, t.height, t.width, t.encoder_depth, dim, hidden_channels)
+            for t in self.tasks.values()
+        })
+
+    @staticmethod
+    def _temporal_module(dim: int, options: Optional[dict], adapter_options: Optional[dict]) -> Optional[TemporalModule]:
+        if options is None:
+            return None
+        adapter = RAMoELoRA(dim, dim, options['experts'], **adapter_options) if adapter_options is not None else None
+        return TemporalModule(dim, options['hidden_ratio'], adapter)
+
+    def task(self, name: str) -> TaskSpec:
+        """The spec of a task this model serves; ``ValueError`` naming the served tasks otherwise."""
+        try:
+            return self.tasks[name]
+        except (KeyError, TypeError):
+            raise ValueError(f'unknown task {name!r}: this model serves {sorted(self.tasks)}') from None
+
+    def check_input(self, x: torch.Tensor, task: str) -> TaskSpec:
+        """Raise a ``ValueError`` naming the task, the expected and the actual shape on a mismatch."""
+        spec = self.task(task)
+        expected = spec.input_shape
+        if x.dim() != 5 or tuple(x.shape[1:]) != expected:
+            t, c, h, w = expected
+            wrong = ''
+            if x.dim() == 5:
+                labels = ('T', 'C', 'H', 'W')
+                wrong = '; ' + ', '.join(f'{label} is {got}, expected {want}' for label, got, want
+                                         in zip(labels, x.shape[1:], expected) if got != want)
+            raise ValueError(f"task '{task}': expected input of shape (B, T, C, H, W) = (B, {t}, {c}, {h}, {w}), "
+                             f'got {tuple(x.shape)}{wrong}')
+        return spec
+
+    def encode(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        """``(B, T, C, H, W)`` → position-encoded tokens ``(B, H'·W', L)``."""
+        self.check_input(x, task)
+        encoder = self.encoders[task]
+        return self.position_encoding(encoder(x), encoder.grid)
+
+    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        """``(B, T, C, H, W)`` → ``(B, T', C, H, W)`` for ``task``."""
+        tokens = self.backbone(self.encode(x, task))
+        return self.decoders[task](tokens)
+
+    def parameter_breakdown(self) -> dict[str, ParameterCount]:
+        """Trainable/frozen element counts per part (:data:`PARTS`)."""
+        counts = {part: ParameterCount() for part in PARTS}
+        for name, parameter in self.named_parameters():
+            counts[self._part_of(name)].add(parameter)
+        return counts
+
+    @staticmethod
+    def _part_of(name: str) -> str:
+        leaf = name.rsplit('.', 1)[-1]
+        if name.startswith('encoders.'):
+            return 'task encoders'
+        if name.startswith('decoders.'):
+            return 'task decoders'
+        if leaf == 'rank':
+            return 'ranks'
+        if leaf in ('lora_A', 'lora_B'):
+            return 'LoRA experts'
+        if '.router.' in name:
+            return 'routers'
+        if '.temporal.ffn.' in name:
+            return 'temporal FFN'
+        return 'backbone (pretrained)'

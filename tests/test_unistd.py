@@ -1,0 +1,142 @@
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from openstl_unistd.models import UniSTD
+from openstl_unistd.modules.lora_injection import RAMoELinear
+from openstl_unistd.modules.ra_moe import RAMoELoRA
+from openstl_unistd.tasks import PAPER_TASKS
+from openstl_unistd.utils.parameters import count_parameters
+
+from .test_tasks import METHOD_TABLE
+
+
+@pytest.fixture(scope='module')
+def paper_model():
+    from .conftest import TINY_BACKBONE
+
+    torch.manual_seed(0)
+    return UniSTD(list(PAPER_TASKS), hidden_channels=8, **TINY_BACKBONE).eval()
+
+
+@pytest.mark.parametrize('name', list(PAPER_TASKS))
+def test_every_paper_task_returns_exactly_its_future_frames(paper_model, name):
+    spec = PAPER_TASKS[name]
+    with torch.no_grad():
+        y = paper_model(torch.randn(1, *spec.input_shape), name)
+    assert y.shape == (1, *spec.output_shape)
+    assert torch.isfinite(y).all()
+
+
+def test_vit_b_structure_gives_the_method_token_grid_for_every_task():
+    with torch.device('meta'):
+        model = UniSTD(list(PAPER_TASKS), backbone='clip')
+    backbone = model.backbone
+    assert (len(backbone.blocks), backbone.embed_dim, backbone.num_heads) == (12, 768, 12)
+    assert type(backbone.blocks[0].block.mlp.act).__name__ == 'QuickGELU'
+    for name, (_, (grid_h, grid_w)) in METHOD_TABLE.items():
+        spec = PAPER_TASKS[name]
+        tokens = model.encode(torch.empty(2, *spec.input_shape, device='meta'), name)
+        assert tokens.shape == (2, grid_h * grid_w, 768), name
+        assert model.decoders[name](tokens).shape == (2, *spec.output_shape), name
+
+
+def test_adapters_and_temporal_modules_sit_in_every_block(tiny_unistd):
+    model = tiny_unistd(['taxibj'])
+    for block in model.backbone.blocks:
+        qkv, proj = block.block.attn.qkv, block.block.attn.proj
+        assert isinstance(qkv, RAMoELinear) and isinstance(proj, RAMoELinear)
+        assert (qkv.adapter.groups, qkv.adapter.num_experts) == (3, 6)
+        assert (proj.adapter.groups, proj.adapter.num_experts) == (1, 2)
+        assert block.temporal.adapter.num_experts == 2 and block.temporal.ffn[0].out_features == 192 // 6
+    # per block: Q, K, V (3 × 6 experts), Proj (2) and temporal (2), each expert A and B of 8 × 192
+    lora = model.parameter_breakdown()['LoRA experts']
+    assert lora.trainable == 2 * (3 * 6 + 2 + 2) * 2 * 8 * 192 and lora.frozen == 0
+
+
+def _tiny_vit_file(tmp_path):
+    torch.manual_seed(3)
+    vit = timm.create_model('vit_tiny_patch16_224', depth=2, num_classes=0).eval()
+    path = tmp_path / 'vit_tiny.safetensors'
+    save_file(vit.state_dict(), str(path))
+    return vit, path
+
+
+def test_fresh_unistd_backbone_equals_the_frozen_pretrained_blocks(tiny_unistd, tmp_path):
+    vit, path = _tiny_vit_file(tmp_path)
+    model = tiny_unistd(['kth'], pretrained=str(path))
+    tokens = torch.randn(2, 256, 192)
+    with torch.no_grad():
+        expected = vit.norm(vit.blocks(vit.norm_pre(tokens)))
+        torch.testing.assert_close(model.backbone(tokens), expected, rtol=0, atol=0)
+        # and a trained-looking adapter does change it: the test above is not vacuous
+        model.backbone.blocks[0].temporal.ffn[2].bias.fill_(1.0)
+        assert not torch.allclose(model.backbone(tokens), expected)
+
+
+def test_a_gradient_step_changes_only_trainable_parameters(tiny_unistd):
+    torch.manual_seed(0)
+    model = tiny_unistd(['taxibj', 'enso'])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    spec = PAPER_TASKS['taxibj']
+    loss = torch.nn.functional.mse_loss(model(torch.randn(2, *spec.input_shape), 'taxibj'),
+                                        torch.randn(2, *spec.output_shape))
+    loss.backward()
+    optimizer.step()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert changed <= trainable
+    assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
+    for expected in ('encoders.taxibj.proj.weight', 'decoders.taxibj.readout.weight',
+                     'backbone.blocks.0.block.attn.qkv.adapter.lora_B',
+                     'backbone.blocks.1.temporal.ffn.2.weight'):
+        assert expected in changed
+    assert not any(n.startswith(('encoders.enso', 'decoders.enso')) for n in changed)
+
+
+def test_parameter_breakdown_adds_up(tiny_unistd):
+    model = tiny_unistd(['taxibj', 'mmnist'])
+    parts = model.parameter_breakdown()
+    total = count_parameters(model)
+    assert sum(c.trainable for c in parts.values()) == total.trainable
+    assert sum(c.frozen for c in parts.values()) == total.frozen
+    assert parts['backbone (pretrained)'].trainable == 0
+    vit = timm.create_model('vit_tiny_patch16_224', depth=2, num_classes=0)
+    used = [p for name, p in vit.named_parameters() if name.startswith(('norm_pre.', 'blocks.', 'norm.'))]
+    assert parts['backbone (pretrained)'].frozen == count_parameters(used).total
+    assert parts['ranks'].trainable == 2 * (18 + 2 + 2)
+
+
+def test_without_lora_and_temporal_only_the_task_heads_train(tiny_unistd):
+    model = tiny_unistd(['taxibj'], lora=False, temporal=False)
+    assert not any(isinstance(m, RAMoELoRA) for m in model.modules())
+    parts = model.parameter_breakdown()
+    assert {p for p, c in parts.items() if c.trainable} == {'task encoders', 'task decoders'}
+
+
+def test_lora_and_temporal_options_are_checked(tiny_unistd):
+    model = tiny_unistd(['taxibj'], lora=dict(qkv_experts=2, top_k=1), temporal=dict(hidden_ratio=4))
+    adapter = model.backbone.blocks[0].block.attn.qkv.adapter
+    assert (adapter.num_experts, adapter.top_k) == (2, 1)
+    with pytest.raises(ValueError, match=r"unknown lora option\(s\) \['experts'\]"):
+        tiny_unistd(['taxibj'], lora=dict(experts=2))
+
+
+@pytest.mark.parametrize('shape,message', [
+    ((2, 4, 3, 32, 32), r'C is 3, expected 2'),
+    ((2, 5, 2, 32, 32), r'T is 5, expected 4'),
+    ((2, 4, 2, 32, 30), r'W is 30, expected 32'),
+    ((2, 4, 2, 32), r'\(2, 4, 2, 32\)$'),
+])
+def test_bad_input_names_the_task_and_both_shapes(paper_model, shape, message):
+    with pytest.raises(ValueError, match=r"task 'taxibj': expected input of shape \(B, T, C, H, W\) = "
+                                         r'\(B, 4, 2, 32, 32\), got .*' + message):
+        paper_model(torch.zeros(shape), 'taxibj')
+
+
+def test_unknown_task_names_the_served_tasks(tiny_unistd):
+    model = tiny_unistd(['taxibj', 'enso'])
+    with pytest.raises(ValueError, match=r"unknown task 'kth': this model serves \['enso', 'taxibj'\]"):
+        model(torch.zeros(1, 10, 1, 128, 128), 'kth')
