@@ -1,0 +1,18 @@
+"""Small helpers shared by the command-line tools."""
+from __future__ import annotations
+
+import sys
+from typing import Callable, Optional, Sequence
+
+USER_ERRORS = (FileNotFoundError, KeyError, ValueError, TypeError)
+"""Errors that report bad input (config, paths, task names): shown as one message, not a traceback."""
+
+
+def run_tool(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequence[str]] = None) -> int:
+    """Run a tool's ``main``; a user error prints ``error: <message>`` and exits with status 2."""
+    try:
+        return main(argv)
+    except USER_ERRORS as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f'error: {message}', file=sys.stderr)
+        return 2

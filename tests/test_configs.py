@@ -1,0 +1,62 @@
+"""Every config loads and builds; tools/analyze.py reports what the model really has."""
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from openstl_unistd.tasks import resolve_tasks
+from openstl_unistd.utils.analysis import build_structure, model_report
+from openstl_unistd.utils.config import build_model, load_config
+from openstl_unistd.utils.parameters import count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'configs')))
+def test_every_config_loads_and_builds_its_model(path):
+    cfg = load_config(path)
+    model = build_structure(cfg)
+    assert sorted(model.tasks) == sorted(t.name for t in resolve_tasks(cfg.tasks))
+
+
+def test_multi10_is_the_paper_model():
+    cfg = load_config(ROOT / 'configs/unistd/multi10.py')
+    assert cfg.model.backbone == 'clip' and cfg.model.pretrained is True
+    assert len(cfg.tasks) == 10
+    model = build_structure(cfg)
+    assert count_parameters(model.backbone).frozen == 85_057_536  # ViT-B/16 blocks + ln_pre + ln_post
+
+
+def test_analyze_prints_the_real_counts_and_shapes(capsys):
+    cfg = load_config(ROOT / 'configs/unistd/tiny_test.py')
+    model = build_model(cfg)
+    counts = count_parameters(model)
+    module = runpy.run_path(str(ROOT / 'tools/analyze.py'))
+    assert module['main'](['-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--batch-size', '2']) == 0
+    out = capsys.readouterr().out
+    assert f'trainable: {counts.trainable:,}' in out
+    assert f'total parameters: {counts.total:,}' in out
+    for spec in model.tasks.values():
+        assert str((2, *spec.output_shape)) in out
+    assert out == model_report(cfg, batch_size=2) + '\n'
+
+
+def test_cfg_options_override_existing_keys_and_reject_unknown_ones():
+    cfg = load_config(ROOT / 'configs/unistd/tiny_test.py', {'model.lora.max_rank': 6, 'model.hidden_channels': 4})
+    assert cfg.model.lora.max_rank == 6 and cfg.model.hidden_channels == 4
+    with pytest.raises(KeyError, match=r"\['model.lora.max_rnk'\] do not exist"):
+        load_config(ROOT / 'configs/unistd/tiny_test.py', {'model.lora.max_rnk': 6})
+
+
+def test_analyze_reports_bad_input_in_one_line():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / 'tools/analyze.py'), '-c', 'configs/unistd/tiny_test.py',
+         '--cfg-options', 'tasks=[taxibj,mnist]'], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: unknown task 'mnist'") and 'Traceback' not in result.stderr
+    missing = subprocess.run([sys.executable, str(ROOT / 'tools/analyze.py'), '-c', 'configs/none.py'],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert missing.returncode == 2 and "config file 'configs/none.py' not found" in missing.stderr
