@@ -1,0 +1,59 @@
+"""Which loader reads which task, and building a task's dataset from config options."""
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Mapping, Optional
+
+from ..tasks import TaskSpec
+from .base import ForecastDataset, PathLike
+
+LOADERS: dict[str, str] = {
+    'taxibj': 'taxibj:TaxiBJ',
+    'mmnist': 'moving_mnist:MovingMNIST',
+    'kth': 'kth:KTH',
+    'kitti': 'kitti:KITTI',
+    'human': 'human:Human36M',
+    'bair': 'bair:BAIR',
+    'cityscapes': 'cityscapes:Cityscapes',
+    'traffic4cast': 'traffic4cast:Traffic4Cast',
+    'sevir': 'sevir:SEVIR',
+    'enso': 'enso:ENSO',
+    'demo_digits': 'demo:DemoDigits',
+    'demo_advection': 'demo:DemoAdvection',
+    'demo_traffic': 'demo:DemoTraffic',
+    'arrays': 'custom:ArrayTask',
+    'xarray': 'custom:XarrayTask',
+}
+"""Loader of each known task name, and of the generic ``arrays``/``xarray`` types (module:class)."""
+
+
+def loader_class(name: str) -> type[ForecastDataset]:
+    """The loader class registered as ``name`` (imported on demand)."""
+    if name not in LOADERS:
+        raise ValueError(f'no loader for {name!r}; known loaders: {sorted(LOADERS)} '
+                         "(a custom task sets type='arrays' or type='xarray')")
+    module, cls = LOADERS[name].split(':')
+    return getattr(importlib.import_module(f'{__package__}.{module}'), cls)
+
+
+def build_dataset(spec: TaskSpec, split: str, data_root: PathLike, options: Optional[Mapping] = None) -> ForecastDataset:
+    """The ``split`` dataset of task ``spec`` with its T → T' and the loader ``options`` of the config.
+
+    ``options['type']`` picks a loader other than the task's own (e.g. ``'arrays'``). The loader's
+    frame shape must match the task's ``(C, H, W)``.
+    """
+    options = dict(options or {})
+    name = options.pop('type', spec.name)
+    cls = loader_class(name)
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown:
+        valid = sorted(k for k in accepted if k not in ('self', 'data_root', 'split', 'input_frames', 'output_frames'))
+        raise ValueError(f"task '{spec.name}': unknown data option(s) {unknown} for loader {name!r}; valid: {valid}")
+    dataset = cls(data_root, split, input_frames=spec.input_frames, output_frames=spec.output_frames, **options)
+    expected = (spec.channels, spec.height, spec.width)
+    if tuple(dataset.frame_shape) != expected:
+        raise ValueError(f"task '{spec.name}': loader {name!r} gives frames (C, H, W) = {tuple(dataset.frame_shape)}, "
+                         f'the task expects {expected}')
+    return dataset
