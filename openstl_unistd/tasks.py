@@ -95,7 +95,7 @@ PAPER_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
 
 DEMO_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     _task('demo_digits', 10, 10, 1, 64, 64, 3),
-    _task('demo_advection', 12, 12, 1, 64, 64, 3),
+    _task('demo_advection', 12, 12, 1, 32, 32, 2),
     _task('demo_traffic', 4, 4, 2, 32, 32, 2),
 )}
 """Generated tasks that need no download (``configs/unistd/demo.py``)."""

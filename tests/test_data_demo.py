@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+
+from openstl_unistd.datasets.demo import DemoAdvection, DemoDigits, DemoTraffic
+from openstl_unistd.datasets.registry import build_dataset
+from openstl_unistd.tasks import DEMO_TASKS
+
+DEMOS = [DemoDigits, DemoAdvection, DemoTraffic]
+
+
+@pytest.mark.parametrize('cls', DEMOS)
+def test_demo_tasks_have_the_task_shapes_and_range(cls, tmp_path):
+    spec = DEMO_TASKS[cls.task]
+    dataset = build_dataset(spec, 'train', tmp_path, dict(num_samples=12))
+    assert len(dataset) == 12
+    x, y = dataset[5]
+    assert x.shape == spec.input_shape and y.shape == spec.output_shape
+    assert 0 <= float(x.min()) and float(x.max()) <= 1 and float(x.max()) > 0.5
+    np.testing.assert_array_equal(dataset.denormalize(x.numpy()), dataset.sequences[5, :spec.input_frames])
+
+
+@pytest.mark.parametrize('cls', DEMOS)
+def test_generation_is_deterministic_cached_and_seeded(cls, tmp_path):
+    first = cls(tmp_path / 'one', 'train', num_samples=6, seed=3)
+    again = cls(tmp_path / 'two', 'train', num_samples=6, seed=3)
+    np.testing.assert_array_equal(first.sequences, again.sequences)
+    other = cls(tmp_path / 'one', 'train', num_samples=6, seed=4)
+    assert not np.array_equal(first.sequences, other.sequences)
+    test = cls(tmp_path / 'one', 'test', num_samples=6, seed=3)
+    assert not np.array_equal(first.sequences, test.sequences)
+    cached = sorted(p.name for p in (tmp_path / 'one' / 'demo').iterdir())
+    assert cached == sorted({f'{cls.task}_train_s3_n6_t{first.sequences.shape[1]}.npy',
+                             f'{cls.task}_train_s4_n6_t{first.sequences.shape[1]}.npy',
+                             f'{cls.task}_test_s3_n6_t{first.sequences.shape[1]}.npy'})
+    assert isinstance(cls(tmp_path / 'one', 'train', num_samples=6, seed=3).sequences, np.memmap)
+
+
+@pytest.mark.parametrize('cls', DEMOS)
+def test_demo_tasks_are_learnable_in_principle(cls, tmp_path):
+    """The next frame differs from the last input frame, and the motion is not noise."""
+    dataset = cls(tmp_path, 'train', num_samples=32)
+    sequences = dataset.sequences.astype(np.float32) / 255
+    t = dataset.input_frames
+    change = np.abs(sequences[:, t] - sequences[:, t - 1]).mean(axis=(1, 2, 3))
+    assert (change > 0).all()
+    # frames are far more alike in time than two unrelated samples are
+    unrelated = np.abs(sequences[1:, t] - sequences[:-1, t]).mean()
+    assert change.mean() < unrelated
+
+
+def test_digits_keep_evaluation_digits_apart_and_move(tmp_path):
+    dataset = DemoDigits(tmp_path, 'test', num_samples=4)
+    first, last = dataset.sequences[0, 0], dataset.sequences[0, -1]
+    assert first.shape == (1, 64, 64) and not np.array_equal(first, last)
