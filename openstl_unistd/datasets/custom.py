@@ -1,0 +1,165 @@
+"""A custom task from a user's own data: sample arrays (``.npy``/``.npz``) or an xarray variable.
+
+Configured per task in the config, e.g.::
+
+    tasks = [dict(name='rain', input_frames=6, output_frames=6, channels=1, height=64, width=64,
+                  encoder_depth=2)]
+    data = dict(datasets=dict(rain=dict(type='arrays', path='rain/radar.npy')))
+
+Values are mapped to the model range by ``mean``/``std`` (model = (x − mean) / std); when not
+given they are the minimum and the range of the training part, so training data lies in [0, 1]
+(this reads the training part once: give ``mean``/``std`` for very large data).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from .base import ForecastDataset, PathLike, SPLITS, require_path, shape_error
+from .windows import window_starts
+
+SplitSpec = Mapping[str, Union[float, Sequence]]
+DEFAULT_SPLITS = {'train': 0.8, 'val': 0.1, 'test': 0.1}
+CUSTOM_HINT = 'custom.md'
+
+
+def split_range(splits: SplitSpec, split: str, length: int, source: PathLike) -> tuple[int, int]:
+    """``[start, end)`` of ``split`` along an axis of ``length``.
+
+    ``splits`` gives fractions (consecutive, in train/val/test order) or explicit ``(start, end)``
+    index pairs per split.
+    """
+    if split not in splits:
+        raise ValueError(f'{source}: no {split!r} entry in splits {dict(splits)}')
+    values = [splits.get(name, 0) for name in SPLITS]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        if any(v < 0 for v in values) or sum(values) > 1 + 1e-9:
+            raise ValueError(f'{source}: split fractions {dict(splits)} must be ≥ 0 and sum to at most 1')
+        bounds = np.rint(np.cumsum([0.0] + values) * length).astype(int)
+        index = SPLITS.index(split)
+        return int(bounds[index]), int(bounds[index + 1])
+    start, end = splits[split]
+    if not 0 <= start <= end <= length:
+        raise ValueError(f'{source}: split {split!r} = {(start, end)} is not a range inside [0, {length}]')
+    return int(start), int(end)
+
+
+def _scale(train_values, mean: Optional[float], std: Optional[float]) -> tuple[float, float]:
+    """``(mean, std)`` as given, or the minimum and range of the training values (one pass over them)."""
+    if mean is not None and std is not None:
+        if std == 0:
+            raise ValueError('std must not be 0')
+        return float(mean), float(std)
+    low, high = float(train_values.min()), float(train_values.max())
+    return low, (high - low) or 1.0
+
+
+class ArrayTask(ForecastDataset):
+    """Samples from an array of shape ``(N, T_total, C, H, W)``, split along ``N``.
+
+    Args:
+        path: ``.npy`` (memory-mapped) or ``.npz`` file, relative to ``data_root`` or absolute.
+        key: array name inside an ``.npz``.
+        splits: fractions or ``(start, end)`` sample ranges per split (default 0.8/0.1/0.1).
+        mean, std: normalization; fitted on the training part when omitted.
+    """
+
+    task = 'arrays'
+    prepare_script = CUSTOM_HINT
+
+    def __init__(self, data_root: PathLike, split: str, input_frames: int, output_frames: int,
+                 path: PathLike = '', key: Optional[str] = None, splits: SplitSpec = DEFAULT_SPLITS,
+                 mean: Optional[float] = None, std: Optional[float] = None) -> None:
+        super().__init__(split, input_frames, output_frames)
+        file = require_path(Path(data_root) / path, self.task, self.prepare_script)
+        array = self._open(file, key)
+        if array.ndim != 5:
+            raise shape_error(file, key or 'array', '(N, T_total, C, H, W)', array.shape)
+        self.check_sequence_length(array.shape[1], file)
+        self.frame_shape = tuple(array.shape[2:])
+        train_start, train_end = split_range(splits, 'train', len(array), file)
+        self.mean, self.std = _scale(array[train_start:train_end], mean, std)
+        start, end = split_range(splits, split, len(array), file)
+        self.array, self.offset, self.count = array, start, end - start
+
+    @staticmethod
+    def _open(file: Path, key: Optional[str]) -> np.ndarray:
+        if file.suffix == '.npy':
+            return np.load(file, mmap_mode='r')
+        if file.suffix == '.npz':
+            archive = np.load(file)
+            if key is None or key not in archive.files:
+                raise ValueError(f'{file}: key {key!r} not found; the archive holds {sorted(archive.files)}')
+            return archive[key]
+        raise ValueError(f'{file}: expected a .npy or .npz file')
+
+    def __len__(self) -> int:
+        return self.count
+
+    def frames(self, index: int) -> np.ndarray:
+        raw = self.array[self.offset + index, :self.total_frames]
+        return ((np.asarray(raw, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+
+
+class XarrayTask(ForecastDataset):
+    """Windows of ``T + T'`` steps of one variable of a netCDF or zarr dataset, opened lazily.
+
+    The variable has dims ``(time, [channel], y, x)``. The time axis is split by fractions,
+    ``(start, end)`` step ranges, or ``('YYYY-MM-DD', 'YYYY-MM-DD')`` date pairs (inclusive labels),
+    and cut into windows every ``stride`` steps inside each split.
+
+    Args:
+        path: ``.nc`` file or ``.zarr`` store, relative to ``data_root`` or absolute.
+        variable: the variable's name.
+        time_dim: name of the time dimension; ``channel_dim``: of the channel one, if any.
+    """
+
+    task = 'xarray'
+    prepare_script = CUSTOM_HINT
+
+    def __init__(self, data_root: PathLike, split: str, input_frames: int, output_frames: int,
+                 path: PathLike = '', variable: str = '', time_dim: str = 'time', channel_dim: Optional[str] = None,
+                 stride: int = 1, splits: SplitSpec = DEFAULT_SPLITS,
+                 mean: Optional[float] = None, std: Optional[float] = None) -> None:
+        import xarray as xr
+
+        super().__init__(split, input_frames, output_frames)
+        file = require_path(Path(data_root) / path, self.task, self.prepare_script)
+        dataset = xr.open_zarr(file) if file.suffix == '.zarr' or file.is_dir() else xr.open_dataset(file)
+        if variable not in dataset.data_vars:
+            raise ValueError(f'{file}: variable {variable!r} not found; variables: {sorted(dataset.data_vars)}')
+        data = dataset[variable]
+        expected = (time_dim, channel_dim) if channel_dim else (time_dim,)
+        if data.ndim != len(expected) + 2 or any(d not in data.dims for d in expected):
+            raise ValueError(f'{file}: {variable!r} has dims {data.dims}, expected '
+                             f"({', '.join(expected)}, y, x)")
+        order = [*expected, *[d for d in data.dims if d not in expected]]
+        data = data.transpose(*order)
+        if channel_dim is None:
+            data = data.expand_dims('channel', axis=1)
+        self.frame_shape = tuple(int(s) for s in data.shape[1:])
+        train = data.isel({time_dim: slice(*self._time_range(data, splits, 'train', time_dim, file))})
+        self.mean, self.std = _scale(train, mean, std)
+        start, end = self._time_range(data, splits, split, time_dim, file)
+        self.data, self.time_dim = data, time_dim
+        self.starts = start + window_starts([end - start], self.total_frames, stride)[:, 1]
+
+    @staticmethod
+    def _time_range(data, splits: SplitSpec, split: str, time_dim: str, file: PathLike) -> tuple[int, int]:
+        bounds = splits.get(split)
+        if isinstance(bounds, (list, tuple)) and bounds and isinstance(bounds[0], str):
+            times = data[time_dim].to_index()
+            start = int(times.searchsorted(np.datetime64(bounds[0]), side='left'))
+            end = int(times.searchsorted(np.datetime64(bounds[1]), side='right'))
+            return start, end
+        return split_range(splits, split, data.sizes[time_dim], file)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def frames(self, index: int) -> np.ndarray:
+        start = int(self.starts[index])
+        window = self.data.isel({self.time_dim: slice(start, start + self.total_frames)}).values
+        return ((window.astype(np.float32) - self.mean) / self.std).astype(np.float32)

@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import xarray as xr
+
+from openstl_unistd.datasets.custom import ArrayTask, XarrayTask
+from openstl_unistd.datasets.registry import build_dataset
+from openstl_unistd.tasks import resolve_task
+
+SPEC = resolve_task(dict(name='rain', input_frames=3, output_frames=2, channels=2, height=8, width=6, encoder_depth=1))
+
+
+def test_npy_arrays_split_by_fraction_normalized_on_train(tmp_path):
+    data = np.random.default_rng(0).uniform(5, 15, (20, 6, 2, 8, 6)).astype(np.float32)
+    np.save(tmp_path / 'mine.npy', data)
+    train = build_dataset(SPEC, 'train', tmp_path, dict(type='arrays', path='mine.npy'))
+    test = build_dataset(SPEC, 'test', tmp_path, dict(type='arrays', path='mine.npy', splits=dict(train=0.5, val=0.25, test=0.25)))
+    assert len(train) == 16 and len(test) == 5
+    assert train.mean == pytest.approx(data[:16].min()) and train.std == pytest.approx(data[:16].max() - data[:16].min())
+    x, y = train[3]
+    assert x.shape == (3, 2, 8, 6) and y.shape == (2, 2, 8, 6)
+    assert 0 <= x.min() and x.max() <= 1
+    np.testing.assert_allclose(train.denormalize(y.numpy()), data[3, 3:5], rtol=1e-5)
+    np.testing.assert_allclose(test.denormalize(test[0][0].numpy()), data[15, :3], rtol=1e-5)
+
+
+def test_npz_arrays_with_explicit_ranges_and_given_scale(tmp_path):
+    data = np.arange(10 * 5 * 2 * 8 * 6, dtype=np.float32).reshape(10, 5, 2, 8, 6)
+    np.savez(tmp_path / 'mine.npz', frames=data)
+    val = ArrayTask(tmp_path, 'val', 3, 2, path='mine.npz', key='frames', mean=1.0, std=2.0,
+                    splits=dict(train=(0, 6), val=(6, 8), test=(8, 10)))
+    assert len(val) == 2
+    np.testing.assert_allclose(val[1][0].numpy(), (data[7, :3] - 1.0) / 2.0)
+    with pytest.raises(ValueError, match=r"mine.npz: key 'x' not found; the archive holds \['frames'\]"):
+        ArrayTask(tmp_path, 'val', 3, 2, path='mine.npz', key='x')
+
+
+def test_array_errors_name_file_and_shapes(tmp_path):
+    np.save(tmp_path / 'flat.npy', np.zeros((4, 5, 8, 6)))
+    with pytest.raises(ValueError, match=r"flat.npy: 'array' has shape \(4, 5, 8, 6\), expected \(N, T_total, C, H, W\)"):
+        ArrayTask(tmp_path, 'train', 3, 2, path='flat.npy')
+    np.save(tmp_path / 'short.npy', np.zeros((4, 4, 2, 8, 6)))
+    with pytest.raises(ValueError, match='sequences of 4 frames, fewer than'):
+        ArrayTask(tmp_path, 'train', 3, 2, path='short.npy')
+    with pytest.raises(FileNotFoundError, match=r'none.npy not found; see tools/prepare_data/custom.md'):
+        ArrayTask(tmp_path, 'train', 3, 2, path='none.npy')
+    np.save(tmp_path / 'other.npy', np.zeros((4, 6, 1, 8, 6)))
+    with pytest.raises(ValueError, match=r"task 'rain': loader 'arrays' gives frames \(C, H, W\) = \(1, 8, 6\), "
+                                         r'the task expects \(2, 8, 6\)'):
+        build_dataset(SPEC, 'train', tmp_path, dict(type='arrays', path='other.npy'))
+
+
+def _series(tmp_path):
+    times = np.array('2000-01-01', dtype='datetime64[D]') + np.arange(40)
+    values = np.random.default_rng(1).normal(280, 5, (40, 2, 8, 6)).astype(np.float32)
+    dataset = xr.Dataset({'t2m': (('time', 'level', 'lat', 'lon'), values)}, coords={'time': times})
+    dataset.to_netcdf(tmp_path / 'era.nc')
+    return times, values
+
+
+def test_xarray_variable_cut_into_windows_by_date_split(tmp_path):
+    times, values = _series(tmp_path)
+    options = dict(type='xarray', path='era.nc', variable='t2m', channel_dim='level', stride=2,
+                   splits=dict(train=('2000-01-01', '2000-01-24'), val=('2000-01-25', '2000-01-31'),
+                               test=('2000-02-01', '2000-02-09')))
+    train = build_dataset(SPEC, 'train', tmp_path, options)
+    test = build_dataset(SPEC, 'test', tmp_path, options)
+    assert len(train) == len(range(0, 24 - 5 + 1, 2)) and len(test) == len(range(0, 9 - 5 + 1, 2))
+    assert train.mean == pytest.approx(values[:24].min())
+    x, y = test[1]
+    assert x.shape == (3, 2, 8, 6)
+    np.testing.assert_allclose(test.denormalize(x.numpy()), values[31 + 2:31 + 5], rtol=1e-5)
+    np.testing.assert_allclose(test.denormalize(y.numpy()), values[31 + 5:31 + 7], rtol=1e-5)
+
+
+def test_xarray_errors_name_the_variable_and_dims(tmp_path):
+    _series(tmp_path)
+    with pytest.raises(ValueError, match=r"era.nc: variable 'sst' not found; variables: \['t2m'\]"):
+        XarrayTask(tmp_path, 'train', 3, 2, path='era.nc', variable='sst')
+    with pytest.raises(ValueError, match=r"era.nc: 't2m' has dims \('time', 'level', 'lat', 'lon'\), expected \(time, y, x\)"):
+        XarrayTask(tmp_path, 'train', 3, 2, path='era.nc', variable='t2m')
