@@ -1,0 +1,1 @@
+"""Metrics, optimizers and schedules."""

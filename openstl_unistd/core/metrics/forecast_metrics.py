@@ -1,0 +1,123 @@
+"""One task's metrics, accumulated batch by batch over a whole test set (sums only, DDP-reduced).
+
+Conventions (docs/metrics.md):
+- MSE, MAE (per-frame sums over C, H, W, averaged over samples and frames), RMSE (sqrt of that
+  MSE), PSNR, SSIM and SNR use model-range values, where OpenSTL (its image datasets have
+  mean 0, std 1) and Earthformer (normalized SST, VIL / 255) compute them, so results compare
+  with their tables. PSNR, SSIM and SNR clip predictions to [0, 1] first, as OpenSTL does.
+- CSI and the Nino3.4 scores need physical values: predictions and targets are de-normalized
+  with the dataset's ``mean``/``std`` (``physical = model · std + mean``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torchmetrics import Metric
+
+from . import image, weather
+
+KNOWN_METRICS = ('mse', 'mae', 'rmse', 'psnr', 'ssim', 'snr', 'csi', 'nino')
+
+
+class ForecastMetrics(Metric):
+    """Streaming metrics of one task. ``update(pred, true)`` takes model-range ``(B, T', C, H, W)``.
+
+    Args:
+        metrics: names among :data:`KNOWN_METRICS` (``csi`` gives ``csi_<threshold>`` and ``csi_m``;
+            ``nino`` gives ``c_nino34_m``, ``c_nino34_wm`` and ``nino_rmse``).
+        mean, std: the dataset's map to physical values.
+        ssim_data_range: ``data_range`` of SSIM on [0, 1] frames (1.0; OpenSTL's legacy call to
+            scikit-image < 0.20 passed none and so used 2.0, the float default of that time).
+        csi_thresholds: VIL thresholds (physical units).
+        output_frames: T' (needed by ``nino``: its T' − 2 leads).
+    """
+
+    full_state_update = False
+    higher_is_better = None
+
+    def __init__(self, metrics: Sequence[str], mean: float = 0.0, std: float = 1.0, ssim_data_range: float = 1.0,
+                 csi_thresholds: Sequence[float] = weather.SEVIR_THRESHOLDS, output_frames: int | None = None) -> None:
+        super().__init__()
+        unknown = sorted(set(metrics) - set(KNOWN_METRICS))
+        if unknown:
+            raise ValueError(f'unknown metric(s) {unknown}; known: {list(KNOWN_METRICS)}')
+        self.metrics = tuple(metrics)
+        self.mean, self.std = float(mean), float(std)
+        self.ssim_data_range = float(ssim_data_range)
+        self.csi_thresholds = tuple(csi_thresholds)
+        for name in ('frames', 'squared_error', 'absolute_error', 'psnr', 'ssim', 'snr'):
+            self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx='sum')
+        self.add_state('contingency', default=torch.zeros(len(self.csi_thresholds), 3, dtype=torch.float64),
+                       dist_reduce_fx='sum')
+        if 'nino' in self.metrics:
+            if output_frames is None or output_frames <= weather.NINO_WINDOW:
+                raise ValueError(f'the nino metric needs output_frames > {weather.NINO_WINDOW}, got {output_frames}')
+            leads = output_frames - weather.NINO_WINDOW + 1
+            self.add_state('nino_sums', default=torch.zeros(6, leads, dtype=torch.float64), dist_reduce_fx='sum')
+
+    def update(self, pred: torch.Tensor, true: torch.Tensor) -> None:
+        if pred.shape != true.shape or pred.dim() != 5:
+            raise ValueError(f'pred and true must both be (B, T, C, H, W); got {tuple(pred.shape)} and {tuple(true.shape)}')
+        pred, true = pred.detach().float(), true.detach().float()
+        frames_pred, frames_true = pred.flatten(0, 1), true.flatten(0, 1)
+        self.frames += frames_pred.shape[0]
+        self.squared_error += image.frame_squared_error(frames_pred, frames_true).double().sum()
+        self.absolute_error += image.frame_absolute_error(frames_pred, frames_true).double().sum()
+        clipped = frames_pred.clamp(0.0, 1.0)
+        if 'psnr' in self.metrics:
+            self.psnr += image.psnr(clipped, frames_true).double().sum()
+        if 'ssim' in self.metrics:
+            self.ssim += image.ssim(clipped, frames_true, self.ssim_data_range).double().sum()
+        if 'snr' in self.metrics:
+            self.snr += image.snr(clipped, frames_true).double().sum()
+        if 'csi' in self.metrics:
+            counts = weather.contingency(self._physical(pred), self._physical(true), self.csi_thresholds)
+            self.contingency += counts.double()
+        if 'nino' in self.metrics:
+            p = weather.nino34_index(self._physical(pred)).double()
+            t = weather.nino34_index(self._physical(true)).double()
+            self.nino_sums += torch.stack([torch.ones_like(p), p, t, p * p, t * t, p * t]).sum(dim=1)
+
+    def _physical(self, values: torch.Tensor) -> torch.Tensor:
+        return values * self.std + self.mean
+
+    def compute(self) -> dict[str, float]:
+        frames = self.frames.clamp(min=1)
+        results: dict[str, float] = {}
+        mse = float(self.squared_error / frames)
+        if 'mse' in self.metrics:
+            results['mse'] = mse
+        if 'mae' in self.metrics:
+            results['mae'] = float(self.absolute_error / frames)
+        if 'rmse' in self.metrics:
+            results['rmse'] = math.sqrt(mse)
+        for name in ('psnr', 'ssim', 'snr'):
+            if name in self.metrics:
+                results[name] = float(getattr(self, name) / frames)
+        if 'csi' in self.metrics:
+            results.update(self._csi())
+        if 'nino' in self.metrics:
+            results.update(self._nino())
+        return results
+
+    def _csi(self) -> dict[str, float]:
+        hits, misses, false_alarms = self.contingency.unbind(dim=1)
+        total = hits + misses + false_alarms
+        csi = torch.where(total > 0, hits / total.clamp(min=1), torch.full_like(hits, float('nan')))
+        scores = {f'csi_{threshold:g}': float(value) for threshold, value in zip(self.csi_thresholds, csi)}
+        scores['csi_m'] = float(torch.nanmean(csi))
+        return scores
+
+    def _nino(self) -> dict[str, float]:
+        n, sp, st, spp, stt, spt = self.nino_sums
+        covariance = n * spt - sp * st
+        correlation = covariance / torch.sqrt((n * spp - sp * sp) * (n * stt - st * st))
+        weights = weather.nino_lead_weights(correlation.numel()).to(correlation)
+        squared_error = (spp - 2 * spt + stt) / n
+        return {
+            'c_nino34_m': float(correlation.mean()),
+            'c_nino34_wm': float((weights * correlation).sum()),
+            'nino_rmse': float(squared_error.sqrt().mean()),
+        }
