@@ -89,3 +89,20 @@ def test_restored_state_continues_the_same_sequence():
     assert head + list(resumed) == expected
     resumed.set_epoch(4)
     assert resumed.state_dict() == {'epoch': 4, 'step': 0}
+
+
+def test_epochs_follow_on_with_or_without_set_epoch():
+    """Lightning reaches set_epoch through ``batch_sampler.sampler``; without it, epochs still advance."""
+    reference = MultiTaskBatchSampler(SIZES, batch_size=50, seed=4)
+    expected = []
+    for epoch in range(3):
+        reference.set_epoch(epoch)
+        expected.append(list(reference))
+    plain = MultiTaskBatchSampler(SIZES, batch_size=50, seed=4)
+    assert [list(plain) for _ in range(3)] == expected
+    driven = MultiTaskBatchSampler(SIZES, batch_size=50, seed=4)
+    epochs = []
+    for epoch in range(3):
+        driven.sampler.set_epoch(epoch)
+        epochs.append(list(driven))
+    assert epochs == expected and all(len(e) == 20 for e in epochs)

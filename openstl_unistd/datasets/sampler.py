@@ -73,6 +73,12 @@ class MultiTaskBatchSampler(Sampler[list[tuple[str, int]]]):
     def __len__(self) -> int:
         return self.steps_per_epoch
 
+    @property
+    def sampler(self) -> 'MultiTaskBatchSampler':
+        """This sampler itself: Lightning calls ``set_epoch`` on ``dataloader.batch_sampler.sampler``
+        (not on the batch sampler) before every epoch, and so reaches it here."""
+        return self
+
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning before each epoch; a new epoch starts at step 0 unless resuming it."""
         if epoch != self.epoch:
@@ -116,11 +122,15 @@ class MultiTaskBatchSampler(Sampler[list[tuple[str, int]]]):
         return [(self.tasks[task], i) for i in indices]
 
     def __iter__(self) -> Iterator[list[tuple[str, int]]]:
-        start, epoch = self._next_step, self.epoch
-        for step in range(start, self.steps_per_epoch):
+        """The rest of the current epoch; once an epoch is exhausted, the next one (also without
+        ``set_epoch``)."""
+        if self._next_step >= self.steps_per_epoch:
+            self.epoch += 1
+            self._next_step = 0
+        epoch = self.epoch
+        for step in range(self._next_step, self.steps_per_epoch):
             self._next_step = step + 1
             yield self.batch(epoch, step)
-        self._next_step = 0
 
     def state_dict(self) -> dict:
         """``{'epoch', 'step'}``: the next batch this sampler will yield.

@@ -1,0 +1,149 @@
+"""The LightningDataModule of joint training: per-task datasets, one-task batches, per-task evaluation."""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from ..tasks import KNOWN_TASKS, TaskSpec
+from .base import ForecastDataset, PathLike
+from .multitask import MultiTaskDataset, TaskSamples, collate_task_batch
+from .registry import build_dataset
+from .sampler import MultiTaskBatchSampler, Sampling
+
+
+class MultiTaskDataModule(L.LightningDataModule):
+    """Datasets of ``tasks`` under ``data_root``, read by the loaders of ``datasets`` options.
+
+    Training batches come from :class:`MultiTaskBatchSampler` (it does its own DDP split, so the
+    trainer must run with ``use_distributed_sampler=False``). Validation and test give one loader
+    per task, in task order: ``dataloader_idx`` ``i`` is ``task_names[i]``.
+
+    Args:
+        tasks: the task specs (shapes, T → T').
+        data_root: folder holding the datasets in their public layouts.
+        datasets: per-task loader options, e.g. ``{'taxibj': {'format': 'predbench'}}``; options of known
+            tasks that are not in ``tasks`` are ignored (configs inherit them), others are an error.
+        batch_size, val_batch_size: per-rank batch sizes.
+        num_workers: DataLoader workers (persistent when > 0; memory pinned on GPU runs).
+        sampling, seed, steps_per_epoch: see :class:`MultiTaskBatchSampler`.
+    """
+
+    def __init__(self, tasks: Sequence[TaskSpec], data_root: PathLike, datasets: Optional[Mapping] = None,
+                 batch_size: int = 16, val_batch_size: Optional[int] = None, num_workers: int = 0,
+                 sampling: Sampling = 'proportional', seed: int = 0, steps_per_epoch: Optional[int] = None,
+                 pin_memory: bool = True) -> None:
+        super().__init__()
+        self.tasks = list(tasks)
+        self.task_names = [t.name for t in self.tasks]
+        self.data_root = data_root
+        options = dict(datasets or {})
+        unknown = sorted(set(options) - set(self.task_names) - set(KNOWN_TASKS))
+        if unknown:
+            raise ValueError(f'data options given for task(s) {unknown} that are neither in the task list '
+                             f'{self.task_names} nor known tasks')
+        self.dataset_options = {name: options[name] for name in self.task_names if name in options}
+        self.batch_size = batch_size
+        self.val_batch_size = val_batch_size or batch_size
+        self.num_workers = num_workers
+        self.sampling = sampling
+        self.seed = seed
+        self.steps_per_epoch = steps_per_epoch
+        self.pin_memory = pin_memory
+        self.splits: dict[str, dict[str, ForecastDataset]] = {}
+        self.train_sampler: Optional[MultiTaskBatchSampler] = None
+        self._sampler_state: Optional[dict] = None
+
+    def build_split(self, split: str) -> dict[str, ForecastDataset]:
+        """Every task's ``split`` dataset; missing data of all tasks reported in one error."""
+        return self.check_available((split,))[split]
+
+    def check_available(self, splits=('train', 'val', 'test')) -> dict[str, dict[str, ForecastDataset]]:
+        """Build every task's datasets of ``splits``; one ``FileNotFoundError`` lists all that are missing,
+        each with its expected path and its ``tools/prepare_data`` script."""
+        missing: dict[str, list[str]] = {}
+        for split in splits:
+            if split in self.splits:
+                continue
+            datasets = {}
+            for spec in self.tasks:
+                try:
+                    datasets[spec.name] = build_dataset(spec, split, self.data_root, self.dataset_options.get(spec.name))
+                except FileNotFoundError as error:
+                    missing.setdefault(str(error), []).append(split)
+            if len(datasets) == len(self.tasks):
+                self.splits[split] = datasets
+        if missing:
+            lines = [f'  - {message} [{", ".join(found_in)}]' for message, found_in in missing.items()]
+            raise FileNotFoundError(f'{len(missing)} dataset file(s) missing under data_root={str(self.data_root)!r} '
+                                    f'for tasks {self.task_names}:\n' + '\n'.join(lines))
+        return {split: self.splits[split] for split in splits}
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        if stage in (None, 'fit'):
+            self.build_split('train')
+            self.build_split('val')
+        if stage in (None, 'validate'):
+            self.build_split('val')
+        if stage in (None, 'test', 'predict'):
+            self.build_split('test')
+
+    def _distribution(self) -> tuple[int, int]:
+        if self.trainer is not None:
+            return self.trainer.global_rank, self.trainer.world_size
+        return 0, 1
+
+    def _loader(self, dataset, **kwargs) -> DataLoader:
+        workers = self.num_workers
+        return DataLoader(dataset, num_workers=workers, collate_fn=collate_task_batch,
+                          pin_memory=self.pin_memory and self._on_gpu(), persistent_workers=workers > 0, **kwargs)
+
+    def _on_gpu(self) -> bool:
+        return self.trainer is not None and self.trainer.strategy.root_device.type == 'cuda'
+
+    def train_dataloader(self) -> DataLoader:
+        datasets = self.build_split('train')
+        rank, world_size = self._distribution()
+        self.train_sampler = MultiTaskBatchSampler(
+            {name: len(d) for name, d in datasets.items()}, self.batch_size, self.sampling, self.seed,
+            rank, world_size, self.steps_per_epoch)
+        if self._sampler_state is not None:
+            self.train_sampler.load_state_dict(self._sampler_state)
+            self._sampler_state = None
+        return self._loader(MultiTaskDataset(datasets), batch_sampler=self.train_sampler)
+
+    def _evaluation_loaders(self, split: str) -> list[DataLoader]:
+        return [self._loader(TaskSamples(dataset, name), batch_size=self.val_batch_size, shuffle=False)
+                for name, dataset in self.build_split(split).items()]
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return self._evaluation_loaders('val')
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self._evaluation_loaders('test')
+
+    def normalization(self, task: str, split: str = 'test') -> tuple[float, float]:
+        """``(mean, std)`` of a task's ``split`` dataset: ``physical = model · std + mean``."""
+        dataset = self.build_split(split)[task]
+        return float(dataset.mean), float(dataset.std)
+
+    def state_dict(self) -> dict:
+        """The training sampler's position, saved in Lightning checkpoints.
+
+        Under a trainer it is the number of batches the training loop has processed in the current
+        epoch (workers draw batches ahead, so the sampler's own count runs ahead of the loop).
+        """
+        if self.train_sampler is None:
+            return {}
+        state = self.train_sampler.state_dict()
+        if self.trainer is not None and self.trainer.training:
+            state = {'epoch': self.trainer.current_epoch,
+                     'step': self.trainer.fit_loop.epoch_loop.batch_progress.current.processed}
+        return {'sampler': state}
+
+    def load_state_dict(self, state: dict) -> None:
+        if 'sampler' in state:
+            self._sampler_state = dict(state['sampler'])
+            if self.train_sampler is not None:
+                self.train_sampler.load_state_dict(self._sampler_state)
