@@ -1,0 +1,1 @@
+"""Measurements behind tools/benchmark.py: figures, not pass/fail tests."""
