@@ -135,6 +135,22 @@ class UniSTD(nn.Module):
         tokens = self.backbone(self.encode(x, task))
         return self.decoders[task](tokens)
 
+    RANK_COLUMNS = ('Q', 'K', 'V', 'Proj', 'Temporal')
+
+    def rank_table(self) -> torch.Tensor:
+        """``(blocks, 5)`` mean expert rank of Q, K, V, Proj and the temporal RA-MoE per block (NaN if absent)."""
+        rows = []
+        for block in self.backbone.blocks:
+            attn = block.block.attn
+            qkv, proj = getattr(attn.qkv, 'adapter', None), getattr(attn.proj, 'adapter', None)
+            temporal = block.temporal.adapter if block.temporal is not None else None
+            nan = torch.full((1,), float('nan'))
+            row = [qkv.rank.detach().float().mean(dim=1).cpu() if qkv is not None else nan.expand(3),
+                   proj.rank.detach().float().mean().view(1).cpu() if proj is not None else nan,
+                   temporal.rank.detach().float().mean().view(1).cpu() if temporal is not None else nan]
+            rows.append(torch.cat(row))
+        return torch.stack(rows)
+
     def parameter_breakdown(self) -> dict[str, ParameterCount]:
         """Trainable/frozen element counts per part (:data:`PARTS`)."""
         counts = {part: ParameterCount() for part in PARTS}

@@ -1,0 +1,213 @@
+"""Joint multi-task training of any model ``model(x, task) → y`` (UniSTD, multi-task baselines).
+
+One task per batch (the data module's sampler decides which); loss is the MSE of that task's
+normalized targets. Optimization is manual so that subclasses can add optimizers (UniSTD's
+ranks) without Lightning's automatic loop: every batch makes one AdamW step on the weights,
+and the learning rate follows a warm-up + cosine schedule indexed by that step count.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric
+
+from ..core.metrics import ForecastMetrics
+from ..core.schedules import warmup_cosine
+from ..tasks import TaskSpec
+
+
+class MultiTaskMethod(L.LightningModule):
+    """Training, validation and test of a multi-task forecasting model.
+
+    Args:
+        model: ``forward(x (B, T, C, H, W), task) → (B, T', C, H, W)``.
+        tasks: the task specs, in the data module's order (dataloader ``i`` is ``tasks[i]``).
+        lr, weight_decay: AdamW on every trainable weight.
+        warmup_epochs, warmup_lr, min_lr: linear warm-up from ``warmup_lr``, then cosine to ``min_lr``.
+        grad_clip: max gradient norm (``None``: no clipping).
+        ssim_data_range: see :class:`~openstl_unistd.core.metrics.ForecastMetrics`.
+        save_dir: where test predictions and figures go (``None``: nowhere).
+        save_preds: number of test samples per task whose inputs/targets/predictions are saved.
+        figures: save a frame grid per task after testing.
+        copy_last_baseline: also score "repeat the last input frame" on the test sets.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tasks: Sequence[TaskSpec],
+        lr: float = 7e-4,
+        weight_decay: float = 1e-5,
+        warmup_epochs: float = 5,
+        warmup_lr: float = 1e-8,
+        min_lr: float = 1e-6,
+        grad_clip: Optional[float] = None,
+        ssim_data_range: float = 1.0,
+        save_dir: Optional[str] = None,
+        save_preds: int = 0,
+        figures: bool = True,
+        copy_last_baseline: bool = False,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.model = model
+        self.tasks = list(tasks)
+        self.task_names = [t.name for t in self.tasks]
+        self.save_hyperparameters(ignore=['model', 'tasks'])
+        self.val_losses = nn.ModuleDict({name: MeanMetric() for name in self.task_names})
+        self.test_metrics = nn.ModuleDict()
+        self.baseline_metrics = nn.ModuleDict()
+        self.test_results: dict[str, dict[str, float]] = {}
+        self.baseline_results: dict[str, dict[str, float]] = {}
+        self._saved: dict[str, dict[str, list]] = {}
+
+    # ---- optimization -------------------------------------------------------------------------
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters updated by AdamW."""
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.weight_parameters(), lr=self.hparams.lr,
+                                      weight_decay=self.hparams.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        return [optimizer], [scheduler]
+
+    def _lr_factor(self, step: int) -> float:
+        """Multiplier of ``lr`` at weight step ``step``. Before the training data is loaded (the
+        scheduler's first call) the epoch length is unknown; the warm-up's first value needs none."""
+        batches = self.trainer.num_training_batches if self._trainer is not None else 1
+        steps_per_epoch = int(batches) if math.isfinite(batches) and batches > 0 else 1
+        max_epochs = self.trainer.max_epochs if self._trainer is not None and self.trainer.max_epochs else 1
+        total = int(max_epochs * steps_per_epoch)
+        warmup = int(self.hparams.warmup_epochs * steps_per_epoch)
+        h = self.hparams
+        return warmup_cosine(step, total, warmup, h.lr, h.warmup_lr, h.min_lr) / h.lr
+
+    def weight_optimizer(self):
+        optimizers = self.optimizers()
+        return optimizers[0] if isinstance(optimizers, (list, tuple)) else optimizers
+
+    def active_optimizers(self) -> list:
+        """Optimizers stepped on this batch."""
+        return [self.weight_optimizer()]
+
+    def extra_loss(self) -> dict[str, torch.Tensor]:
+        """Terms added to the task loss (named, for logging)."""
+        return {}
+
+    def after_optimizer_steps(self) -> None:
+        """Called after every training step's optimizer updates."""
+
+    # ---- steps --------------------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        return self.model(x, task)
+
+    def training_step(self, batch: Mapping, batch_idx: int) -> torch.Tensor:
+        task = batch['task']
+        task_loss = F.mse_loss(self(batch['x'], task), batch['y'])
+        extras = self.extra_loss()
+        loss = task_loss + sum(extras.values()) if extras else task_loss
+        optimizers = self.active_optimizers()
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        self.manual_backward(loss)
+        if self.hparams.grad_clip:
+            self.clip_gradients(self.weight_optimizer(), gradient_clip_val=self.hparams.grad_clip,
+                                gradient_clip_algorithm='norm')
+        for optimizer in optimizers:
+            optimizer.step()
+        self.after_optimizer_steps()
+        scheduler = self.lr_schedulers()
+        (scheduler[0] if isinstance(scheduler, list) else scheduler).step()
+
+        batch_size = batch['x'].shape[0]
+        self.log(f'train/loss_{task}', task_loss, prog_bar=True, batch_size=batch_size)
+        self.log('train/loss', loss, prog_bar=False, batch_size=batch_size)
+        for name, value in extras.items():
+            self.log(f'train/{name}', value, batch_size=batch_size)
+        self.log('train/lr', self.weight_optimizer().param_groups[0]['lr'], batch_size=batch_size)
+        return loss
+
+    def validation_step(self, batch: Mapping, batch_idx: int, dataloader_idx: int = 0) -> None:
+        task = batch['task']
+        pred = self(batch['x'], task)
+        self.val_losses[task].update(F.mse_loss(pred, batch['y'], reduction='none').mean(dim=(1, 2, 3, 4)))
+
+    def on_validation_epoch_end(self) -> None:
+        losses = []
+        for name, metric in self.val_losses.items():
+            if metric.update_count:
+                value = metric.compute()
+                losses.append(value)
+                self.log(f'val/loss_{name}', value, prog_bar=False)
+            metric.reset()
+        if losses:
+            self.log('val/loss', torch.stack(losses).mean(), prog_bar=True)
+
+    # ---- test ---------------------------------------------------------------------------------
+
+    def on_test_start(self) -> None:
+        """One metric accumulator per task, with the test dataset's map to physical values."""
+        normalization = getattr(self.trainer.datamodule, 'normalization', None)
+        for spec in self.tasks:
+            mean, std = normalization(spec.name, 'test') if normalization else (0.0, 1.0)
+            kwargs = dict(mean=mean, std=std, ssim_data_range=self.hparams.ssim_data_range,
+                          output_frames=spec.output_frames)
+            self.test_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
+            if self.hparams.copy_last_baseline:
+                self.baseline_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
+        self._saved = {name: {'inputs': [], 'trues': [], 'preds': []} for name in self.task_names}
+
+    def test_step(self, batch: Mapping, batch_idx: int, dataloader_idx: int = 0) -> None:
+        task, x, y = batch['task'], batch['x'], batch['y']
+        pred = self(x, task)
+        self.test_metrics[task].update(pred, y)
+        if self.hparams.copy_last_baseline:
+            self.baseline_metrics[task].update(x[:, -1:].expand_as(y), y)
+        self._keep_for_saving(task, x, y, pred)
+
+    def _keep_for_saving(self, task: str, x, y, pred) -> None:
+        wanted = max(self.hparams.save_preds, 1 if self.hparams.figures else 0)
+        kept = self._saved[task]
+        have = sum(len(a) for a in kept['inputs'])
+        if have < wanted:
+            take = wanted - have
+            for key, values in (('inputs', x), ('trues', y), ('preds', pred)):
+                kept[key].append(values[:take].detach().float().cpu().numpy())
+
+    def on_test_epoch_end(self) -> None:
+        self.test_results = {name: metric.compute() for name, metric in self.test_metrics.items()}
+        self.baseline_results = {name: metric.compute() for name, metric in self.baseline_metrics.items()}
+        for task, scores in self.test_results.items():
+            for metric, value in scores.items():
+                self.log(f'test/{task}/{metric}', float(value), sync_dist=False)
+        if self.trainer.is_global_zero and self.hparams.save_dir:
+            self._write_artifacts(Path(self.hparams.save_dir))
+
+    def _write_artifacts(self, save_dir: Path) -> None:
+        from ..utils.visualization import save_prediction_grid
+
+        for task, kept in self._saved.items():
+            if not kept['inputs']:
+                continue
+            arrays = {key: np.concatenate(values) for key, values in kept.items()}
+            if self.hparams.save_preds:
+                folder = save_dir / 'saved' / task
+                folder.mkdir(parents=True, exist_ok=True)
+                for key, array in arrays.items():
+                    np.save(folder / f'{key}.npy', array[:self.hparams.save_preds])
+                metric = self.test_metrics[task]
+                (folder / 'normalization.json').write_text(json.dumps({'mean': metric.mean, 'std': metric.std}))
+            if self.hparams.figures:
+                save_prediction_grid(arrays['inputs'][0], arrays['trues'][0], arrays['preds'][0],
+                                     save_dir / 'figures' / f'{task}.png', title=task)
