@@ -12,6 +12,8 @@ from torch import nn
 
 from ..tasks import TaskSpec, resolve_tasks
 
+METHODS = ('unistd', 'multitask')
+
 
 def _model_types() -> dict[str, type]:
     from ..models.unistd import UniSTD
@@ -19,20 +21,27 @@ def _model_types() -> dict[str, type]:
     return {'UniSTD': UniSTD}
 
 
-def _key_exists(cfg: Mapping, dotted: str) -> bool:
+def _key_allowed(cfg: Mapping, dotted: str) -> bool:
+    """A top-level key must exist; a nested key needs an existing parent (its section checks the leaf)."""
+    parts = dotted.split('.')
     node = cfg
-    for part in dotted.split('.'):
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
         if isinstance(node, Mapping) and part in node:
             node = node[part]
         elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return False
+            return last and depth > 0 and isinstance(node, Mapping)
     return True
 
 
 def load_config(path: str | Path, cfg_options: Optional[Mapping] = None):
-    """Read a config file; ``cfg_options`` (``--cfg-options k=v``) override keys that must exist."""
+    """Read a config file and apply ``cfg_options`` (``--cfg-options k=v``).
+
+    An option must name an existing top-level key or a key inside an existing section; the section's
+    builder then rejects leaf names it does not know, so every typo is reported by name.
+    """
     from mmengine.config import Config
 
     path = Path(path)
@@ -41,7 +50,7 @@ def load_config(path: str | Path, cfg_options: Optional[Mapping] = None):
     cfg = Config.fromfile(str(path))
     if cfg_options:
         plain = cfg.to_dict()
-        unknown = [key for key in cfg_options if not _key_exists(plain, key)]
+        unknown = [key for key in cfg_options if not _key_allowed(plain, key)]
         if unknown:
             raise KeyError(f'--cfg-options: key(s) {unknown} do not exist in {path}; '
                            f'top-level keys are {sorted(cfg.keys())}')
@@ -73,3 +82,99 @@ def build_model(cfg: Mapping, tasks: Optional[Sequence[TaskSpec]] = None, load_p
         options['pretrained'] = False
     options = {k: (v.to_dict() if hasattr(v, 'to_dict') else v) for k, v in options.items()}
     return types[model_type](tasks=list(tasks if tasks is not None else build_tasks(cfg)), **options)
+
+
+def _section(cfg: Mapping, name: str) -> dict:
+    value = cfg.get(name) or {}
+    return value.to_dict() if hasattr(value, 'to_dict') else dict(value)
+
+
+def _checked(options: dict, allowed: Sequence[str], section: str) -> dict:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise KeyError(f'config section {section!r}: unknown key(s) {unknown}; valid keys: {sorted(allowed)}')
+    return options
+
+
+SECTION_KEYS = {
+    'data': ('data_root', 'datasets', 'batch_size', 'val_batch_size', 'num_workers', 'sampling', 'seed',
+             'steps_per_epoch', 'pin_memory'),
+    'optim': ('lr', 'weight_decay', 'warmup_epochs', 'warmup_lr', 'min_lr', 'grad_clip'),
+    'evaluation': ('ssim_data_range', 'save_preds', 'figures', 'copy_last_baseline'),
+    'rank_search': ('epochs', 'lr', 'momentum', 'budget', 'beta'),
+    'trainer': ('max_epochs', 'precision', 'accelerator', 'devices', 'num_nodes', 'strategy', 'log_every_n_steps',
+                'check_val_every_n_epoch', 'limit_train_batches', 'limit_val_batches', 'limit_test_batches',
+                'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar'),
+}
+"""Keys each config section accepts; anything else is reported by name before a run starts."""
+
+
+def check_config(cfg: Mapping) -> list[TaskSpec]:
+    """Fail fast on unknown section keys, task names, method or model type; returns the tasks."""
+    for section, keys in SECTION_KEYS.items():
+        _checked(_section(cfg, section), keys, section)
+    if cfg.get('method', 'unistd') not in METHODS:
+        raise ValueError(f"method {cfg.get('method')!r} is unknown; known methods: {list(METHODS)}")
+    model_type = dict(cfg.get('model') or {}).get('type')
+    if model_type not in _model_types():
+        raise ValueError(f'model type {model_type!r} is unknown; known types: {sorted(_model_types())}')
+    return build_tasks(cfg)
+
+
+def build_datamodule(cfg: Mapping, tasks: Sequence[TaskSpec], data_root: Optional[str] = None):
+    """The multi-task data module of ``cfg['data']``; ``data_root`` overrides the config's."""
+    from ..datasets.datamodule import MultiTaskDataModule
+
+    options = _checked(_section(cfg, 'data'), SECTION_KEYS['data'], 'data')
+    options.setdefault('seed', int(cfg.get('seed', 0)))
+    root = data_root or options.pop('data_root', 'data')
+    options.pop('data_root', None)
+    return MultiTaskDataModule(tasks, root, options.pop('datasets', None), **options)
+
+
+def build_method(cfg: Mapping, model: nn.Module, tasks: Sequence[TaskSpec], save_dir: Optional[str] = None):
+    """The LightningModule of ``cfg['method']`` (``unistd`` or ``multitask``) around ``model``."""
+    from ..methods.multitask import MultiTaskMethod
+    from ..methods.unistd import UniSTDMethod
+
+    name = cfg.get('method', 'unistd')
+    if name not in METHODS:
+        raise ValueError(f'method {name!r} is unknown; known methods: {list(METHODS)}')
+    optim = _checked(_section(cfg, 'optim'), SECTION_KEYS['optim'], 'optim')
+    evaluation = _checked(_section(cfg, 'evaluation'), SECTION_KEYS['evaluation'], 'evaluation')
+    if name == 'multitask':
+        return MultiTaskMethod(model, tasks, save_dir=save_dir, **optim, **evaluation)
+    search = _checked(_section(cfg, 'rank_search'), SECTION_KEYS['rank_search'], 'rank_search')
+    return UniSTDMethod(model, tasks, rank_lr=search.get('lr', 0.05), rank_momentum=search.get('momentum', 0.9),
+                        rank_budget=search.get('budget'), rank_budget_beta=search.get('beta', 1.0),
+                        save_dir=save_dir, **optim, **evaluation)
+
+
+def build_trainer(cfg: Mapping, work_dir: str, **overrides):
+    """A Lightning trainer writing logs and atomic ``checkpoints/{last,best}.ckpt`` under ``work_dir``.
+
+    ``overrides`` (command-line ``--devices`` etc.) replace keys of ``cfg['trainer']`` when not ``None``.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from ..methods.rank_search import RankSearch
+    from .checkpoint_io import AtomicCheckpointIO
+
+    options = _checked(_section(cfg, 'trainer'), SECTION_KEYS['trainer'], 'trainer')
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    every_n_steps = options.pop('checkpoint_every_n_steps', None)
+    checkpoints = f'{work_dir}/checkpoints'
+    callbacks = [
+        ModelCheckpoint(dirpath=checkpoints, filename='best', monitor='val/loss', mode='min', save_top_k=1,
+                        enable_version_counter=False, auto_insert_metric_name=False),
+        ModelCheckpoint(dirpath=checkpoints, filename='last', monitor=None, save_top_k=1, enable_version_counter=False,
+                        every_n_train_steps=every_n_steps, every_n_epochs=None if every_n_steps else 1,
+                        save_on_train_epoch_end=True),
+    ]
+    if cfg.get('method', 'unistd') == 'unistd':
+        callbacks.append(RankSearch(_section(cfg, 'rank_search').get('epochs', 10)))
+    loggers = [CSVLogger(work_dir, name='logs', version=''), TensorBoardLogger(work_dir, name='logs', version='')]
+    return L.Trainer(default_root_dir=work_dir, callbacks=callbacks, logger=loggers,
+                     plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, **options)

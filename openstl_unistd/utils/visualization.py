@@ -1,0 +1,68 @@
+"""Figures: input / ground-truth / prediction frame grids (paper Fig. 5) and learned ranks (Fig. 4)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def _frame_image(frame: np.ndarray) -> tuple[np.ndarray, dict]:
+    """``(C, H, W)`` → an image and imshow options: RGB for 3 channels, else the first channel."""
+    if frame.shape[0] == 3:
+        return np.clip(frame.transpose(1, 2, 0), 0, 1), {}
+    return frame[0], {'cmap': 'viridis', 'vmin': 0.0, 'vmax': 1.0}
+
+
+def save_prediction_grid(inputs: np.ndarray, trues: np.ndarray, preds: np.ndarray, path, title: str = '',
+                         max_columns: int = 10) -> Path:
+    """Rows input ``(T, C, H, W)``, ground truth and prediction ``(T', C, H, W)``, evenly subsampled."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    rows = [('input', inputs), ('ground truth', trues), ('prediction', preds)]
+    columns = min(max_columns, max(len(r[1]) for r in rows))
+    figure, axes = plt.subplots(3, columns, figsize=(1.4 * columns, 4.6), squeeze=False)
+    for row, (label, frames) in enumerate(rows):
+        picks = np.linspace(0, len(frames) - 1, min(columns, len(frames))).round().astype(int)
+        for column in range(columns):
+            axis = axes[row, column]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if column < len(picks):
+                image, options = _frame_image(frames[picks[column]])
+                axis.imshow(image, **options)
+                axis.set_title(f't={picks[column] + 1}', fontsize=7)
+            else:
+                axis.axis('off')
+        axes[row, 0].set_ylabel(label, fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def save_rank_heatmap(ranks: np.ndarray, columns: Sequence[str], path, title: str = 'mean rank of the experts') -> Path:
+    """Heatmap of ``ranks (layers, len(columns))`` with the values written in the cells."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(1.2 * len(columns) + 1.5, 0.35 * len(ranks) + 1.5))
+    image = axis.imshow(ranks, cmap='magma', aspect='auto')
+    axis.set_xticks(range(len(columns)), columns)
+    axis.set_yticks(range(len(ranks)), [f'block {i}' for i in range(len(ranks))])
+    for (row, column), value in np.ndenumerate(ranks):
+        axis.text(column, row, f'{value:.1f}', ha='center', va='center', fontsize=7, color='gray')
+    figure.colorbar(image, ax=axis)
+    axis.set_title(title)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
