@@ -18,8 +18,9 @@ venv: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests
 
+# Train a small UniSTD on the generated demo tasks (CPU, minutes), then test it next to copy-last-frame.
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) tools/analyze.py -c configs/unistd/demo.py
+	HF_HUB_OFFLINE=1 $(PY) tools/train.py -c configs/unistd/demo.py --work-dir work_dirs/demo
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

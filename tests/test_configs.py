@@ -47,8 +47,12 @@ def test_analyze_prints_the_real_counts_and_shapes(capsys):
 def test_cfg_options_override_existing_keys_and_reject_unknown_ones():
     cfg = load_config(ROOT / 'configs/unistd/tiny_test.py', {'model.lora.max_rank': 6, 'model.hidden_channels': 4})
     assert cfg.model.lora.max_rank == 6 and cfg.model.hidden_channels == 4
-    with pytest.raises(KeyError, match=r"\['model.lora.max_rnk'\] do not exist"):
-        load_config(ROOT / 'configs/unistd/tiny_test.py', {'model.lora.max_rnk': 6})
+    with pytest.raises(KeyError, match=r"\['modle.lora.max_rank', 'seeed'\] do not exist"):
+        load_config(ROOT / 'configs/unistd/tiny_test.py', {'modle.lora.max_rank': 6, 'seeed': 1})
+    cfg = load_config(ROOT / 'configs/unistd/tiny_test.py', {'model.lora.max_rnk': 6, 'trainer.limit_val_batches': 2})
+    assert cfg.trainer.limit_val_batches == 2
+    with pytest.raises(ValueError, match=r"unknown lora option\(s\) \['max_rnk'\]"):
+        build_structure(cfg)
 
 
 def test_analyze_reports_bad_input_in_one_line():

@@ -1,9 +1,27 @@
-# A small UniSTD on the generated demo tasks (no download): runs on a CPU in minutes.
-_base_ = ['../_base_/models/unistd_vit_b.py']
+# A small UniSTD on the three generated demo tasks (no download, generated under data/demo on first
+# use): trains on a CPU in minutes, then tests every task next to the copy-last-frame baseline.
+_base_ = ['../_base_/models/unistd_vit_b.py', '../_base_/schedules/unistd_90e.py']
 tasks = ['demo_digits', 'demo_advection', 'demo_traffic']
 model = dict(
     backbone='vit_tiny_patch16_224',
     pretrained=False,
-    backbone_kwargs=dict(depth=2),
+    backbone_kwargs=dict(depth=4),
     hidden_channels=16,
 )
+data = dict(
+    data_root='data',
+    batch_size=16,
+    val_batch_size=32,
+    num_workers=0,
+    sampling='uniform',
+    steps_per_epoch=250,
+    datasets=dict(
+        demo_digits=dict(num_samples=None),
+        demo_advection=dict(num_samples=None),
+        demo_traffic=dict(num_samples=None),
+    ),
+)
+optim = dict(lr=2e-3, warmup_epochs=0.2, min_lr=1e-5)
+rank_search = dict(epochs=1)
+trainer = dict(max_epochs=4, precision='32', accelerator='cpu', devices=1, log_every_n_steps=20)
+evaluation = dict(copy_last_baseline=True)

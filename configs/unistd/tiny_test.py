@@ -6,3 +6,4 @@ model = dict(
     backbone_kwargs=dict(depth=2),
     hidden_channels=8,
 )
+trainer = dict(precision='32', accelerator='cpu', devices=1)

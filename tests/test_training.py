@@ -1,0 +1,180 @@
+"""Joint training end to end on generated data with a tiny backbone: rank search, resume, tools."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from openstl_unistd.modules.ra_moe import initial_total_rank, ra_moe_modules, total_rank
+from openstl_unistd.utils.config import build_datamodule, build_method, build_model, build_tasks, build_trainer, load_config
+from openstl_unistd.utils.experiment import train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    'model.backbone_kwargs.depth': 1,
+    'model.hidden_channels': 8,
+    'data.datasets.demo_digits.num_samples': 16,
+    'data.datasets.demo_advection.num_samples': 16,
+    'data.datasets.demo_traffic.num_samples': 16,
+    'data.batch_size': 4,
+    'data.val_batch_size': 8,
+    'trainer.max_epochs': 2,
+    'trainer.enable_progress_bar': False,
+    'trainer.log_every_n_steps': 1,
+    'rank_search.epochs': 1,
+    'optim.warmup_epochs': 0,
+    'optim.lr': 3e-3,
+}
+
+
+def tiny_config(**extra):
+    return load_config(ROOT / 'configs/unistd/demo.py', {**TINY, **extra})
+
+
+class Recorder(L.Callback):
+    """Training losses per step, ranks at the end of each epoch, and an optional stop after an epoch."""
+
+    def __init__(self, stop_after_epoch=None):
+        self.losses, self.ranks, self.frozen = [], [], []
+        self.stop_after_epoch = stop_after_epoch
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.losses.append((trainer.current_epoch, batch['task'], float(outputs['loss'])))
+
+    def on_train_epoch_end(self, trainer, module):
+        adapters = ra_moe_modules(module.model)
+        self.ranks.append(torch.cat([m.rank.detach().flatten().clone() for m in adapters]))
+        self.frozen.append([m.frozen for m in adapters])
+        if trainer.current_epoch == self.stop_after_epoch:
+            trainer.should_stop = True
+
+
+def fit(cfg, work_dir, data_root, recorder, resume=None):
+    L.seed_everything(0)
+    tasks = build_tasks(cfg)
+    datamodule = build_datamodule(cfg, tasks, str(data_root))
+    model = build_model(cfg, tasks)
+    method = build_method(cfg, model, tasks, save_dir=str(work_dir))
+    trainer = build_trainer(cfg, str(work_dir))
+    trainer.callbacks.insert(0, recorder)
+    trainer.fit(method, datamodule=datamodule, ckpt_path=resume)
+    return method, trainer
+
+
+def test_ranks_move_during_search_and_are_frozen_integers_after(tmp_path):
+    recorder = Recorder()
+    method, _ = fit(tiny_config(), tmp_path / 'run', tmp_path / 'data', recorder)
+    start = torch.full_like(recorder.ranks[0], 4.5)
+    assert not torch.equal(recorder.ranks[0], start)                 # moved in the search epoch
+    assert all(not f for f in recorder.frozen[0])                     # still searching after epoch 0
+    after = recorder.ranks[1]
+    assert torch.equal(after, after.round()) and all(recorder.frozen[1])
+    assert all(not m.rank.requires_grad for m in ra_moe_modules(method.model))
+    assert ((after >= 1) & (after <= 8)).all()
+
+
+def test_budget_term_pulls_the_total_rank_toward_its_target(tmp_path):
+    cfg = tiny_config(**{'trainer.max_epochs': 1, 'rank_search.epochs': 1})
+    model = build_model(cfg, build_tasks(cfg))
+    target = initial_total_rank(model) - 30.0
+    recorder = Recorder()
+    method, _ = fit(tiny_config(**{'trainer.max_epochs': 1, 'rank_search.budget': target}),
+                    tmp_path / 'run', tmp_path / 'data', recorder)
+    distance_before = abs(initial_total_rank(model) - target)
+    distance_after = abs(float(total_rank(method.model)) - target)
+    assert distance_after < distance_before / 2
+
+
+def test_resumed_run_continues_exactly_like_an_uninterrupted_one(tmp_path):
+    data = tmp_path / 'data'
+    whole = Recorder()
+    fit(tiny_config(), tmp_path / 'whole', data, whole)
+
+    first = Recorder(stop_after_epoch=0)
+    fit(tiny_config(), tmp_path / 'split', data, first)
+    checkpoint = tmp_path / 'split' / 'checkpoints' / 'last.ckpt'
+    assert checkpoint.is_file() and not list(checkpoint.parent.glob('.*.tmp'))
+    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    assert state['epoch'] == 0 and 'MultiTaskDataModule' in state
+
+    second = Recorder()
+    method, trainer = fit(tiny_config(), tmp_path / 'split', data, second, resume=str(checkpoint))
+    assert trainer.current_epoch == 2
+    resumed = [loss for loss in second.losses if loss[0] == 1]
+    uninterrupted = [loss for loss in whole.losses if loss[0] == 1]
+    assert [t for _, t, _ in resumed] == [t for _, t, _ in uninterrupted]   # same sampler sequence
+    torch.testing.assert_close(torch.tensor([v for *_, v in resumed]),
+                               torch.tensor([v for *_, v in uninterrupted]), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(second.ranks[-1], whole.ranks[-1], rtol=0, atol=0)  # same ranks and phase
+    assert all(second.frozen[-1])
+
+
+def test_train_tool_trains_tests_and_writes_the_work_dir(tmp_path):
+    work_dir = tmp_path / 'work'
+    options = [f'{k}={v}' for k, v in {**TINY, 'trainer.max_epochs': 1}.items()]
+    command = [sys.executable, str(ROOT / 'tools/train.py'), '-c', str(ROOT / 'configs/unistd/demo.py'),
+               '--work-dir', str(work_dir), '--data-root', str(tmp_path / 'data'), '--seed', '3',
+               '--cfg-options', *options]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = result.stdout[result.stdout.index('task '):]
+    for task in ('demo_digits', 'demo_advection', 'demo_traffic'):
+        assert task in table
+    assert 'copy last frame' in table and 'psnr' in table and 'ssim' in table
+    for path in ('config.py', 'checkpoints/last.ckpt', 'checkpoints/best.ckpt', 'logs/metrics.csv',
+                 'results.json', 'figures/demo_digits.png', 'figures/ranks.png'):
+        assert (work_dir / path).is_file(), path
+    results = json.loads((work_dir / 'results.json').read_text())
+    assert set(results['results']) == {'demo_digits', 'demo_advection', 'demo_traffic'}
+    assert 'seed = 3' in (work_dir / 'config.py').read_text()
+    logged = (work_dir / 'logs/metrics.csv').read_text().splitlines()[0]
+    assert 'train/loss_demo_digits' in logged and 'val/loss' in logged
+
+    test = subprocess.run([sys.executable, str(ROOT / 'tools/test.py'), '-c', str(ROOT / 'configs/unistd/demo.py'),
+                           '--ckpt', str(work_dir / 'checkpoints/best.ckpt'), '--work-dir', str(tmp_path / 'test'),
+                           '--data-root', str(tmp_path / 'data'), '--save-preds', '3', '--cfg-options', *options],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert test.returncode == 0, test.stderr[-3000:]
+    saved = tmp_path / 'test' / 'saved' / 'demo_traffic'
+    import numpy as np
+    preds, trues = np.load(saved / 'preds.npy'), np.load(saved / 'trues.npy')
+    assert preds.shape == trues.shape == (3, 4, 2, 32, 32)
+    tested = json.loads((tmp_path / 'test' / 'results.json').read_text())['results']
+    assert tested['demo_traffic']['mse'] == pytest.approx(results['results']['demo_traffic']['mse'], rel=1e-5)
+
+
+def test_missing_datasets_stop_the_paper_run_at_once_with_one_message(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / 'tools/train.py'), '-c', str(ROOT / 'configs/unistd/multi10.py'),
+                             '--data-root', str(tmp_path), '--work-dir', str(tmp_path / 'work')],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    message = result.stderr
+    assert message.startswith('error: ') and 'missing under data_root=' in message
+    for task, script in [('taxibj', 'download_taxibj.sh'), ('mmnist', 'download_mmnist.sh'), ('kth', 'download_kth.sh'),
+                         ('kitti', 'download_kitti.sh'), ('human', 'download_human.sh'), ('bair', 'download_bair.sh'),
+                         ('cityscapes', 'download_cityscapes.sh'), ('traffic4cast', 'download_traffic4cast.sh'),
+                         ('sevir', 'download_sevir.sh'), ('enso', 'download_enso.sh')]:
+        assert f'{task}: ' in message and f'tools/prepare_data/{script}' in message, task
+    assert str(tmp_path) in message
+
+
+@pytest.mark.parametrize('options,expected', [
+    (['tasks=[demo_digits,demo_foo]'], "unknown task 'demo_foo'"),
+    (['optim.learning_rate=1'], "config section 'optim': unknown key(s) ['learning_rate']"),
+    (['trainr.max_epochs=1'], "key(s) ['trainr.max_epochs'] do not exist"),
+])
+def test_bad_options_are_named(tmp_path, options, expected):
+    result = subprocess.run([sys.executable, str(ROOT / 'tools/train.py'), '-c', str(ROOT / 'configs/unistd/demo.py'),
+                             '--work-dir', str(tmp_path), '--data-root', str(tmp_path), '--cfg-options', *options],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and expected in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
+    recorder = Recorder()
+    fit(tiny_config(**{'trainer.precision': 'bf16-mixed', 'trainer.max_epochs': 1}), tmp_path / 'run', tmp_path / 'data',
+        recorder)
+    assert all(torch.isfinite(torch.tensor(v)) for *_, v in recorder.losses)
