@@ -7,6 +7,25 @@ from typing import Sequence
 import numpy as np
 
 
+def _pyplot():
+    """matplotlib's pyplot on the non-interactive Agg backend (no display needed)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path) -> Path:
+    """Lay out, write as PNG (creating the folder) and close ``figure``."""
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    _pyplot().close(figure)
+    return path
+
+
 def _frame_image(frame: np.ndarray) -> tuple[np.ndarray, dict]:
     """``(C, H, W)`` → an image and imshow options: RGB for 3 channels, else the first channel."""
     if frame.shape[0] == 3:
@@ -16,15 +35,13 @@ def _frame_image(frame: np.ndarray) -> tuple[np.ndarray, dict]:
 
 def save_prediction_grid(inputs: np.ndarray, trues: np.ndarray, preds: np.ndarray, path, title: str = '',
                          max_columns: int = 10) -> Path:
-    """Rows input ``(T, C, H, W)``, ground truth and prediction ``(T', C, H, W)``, evenly subsampled."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    rows = [('input', inputs), ('ground truth', trues), ('prediction', preds)]
+    """Rows input ``(T, C, H, W)``, ground truth and prediction ``(T', C, H, W)``, evenly subsampled;
+    frames are numbered from the first input (future frames are T + 1 … T + T')."""
+    plt = _pyplot()
+    rows = [('input', inputs, 0), ('ground truth', trues, len(inputs)), ('prediction', preds, len(inputs))]
     columns = min(max_columns, max(len(r[1]) for r in rows))
     figure, axes = plt.subplots(3, columns, figsize=(1.4 * columns, 4.6), squeeze=False)
-    for row, (label, frames) in enumerate(rows):
+    for row, (label, frames, first) in enumerate(rows):
         picks = np.linspace(0, len(frames) - 1, min(columns, len(frames))).round().astype(int)
         for column in range(columns):
             axis = axes[row, column]
@@ -33,25 +50,17 @@ def save_prediction_grid(inputs: np.ndarray, trues: np.ndarray, preds: np.ndarra
             if column < len(picks):
                 image, options = _frame_image(frames[picks[column]])
                 axis.imshow(image, **options)
-                axis.set_title(f't={picks[column] + 1}', fontsize=7)
+                axis.set_title(f't={first + picks[column] + 1}', fontsize=7)
             else:
                 axis.axis('off')
         axes[row, 0].set_ylabel(label, fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def save_rank_heatmap(ranks: np.ndarray, columns: Sequence[str], path, title: str = 'mean rank of the experts') -> Path:
     """Heatmap of ``ranks (layers, len(columns))`` with the values written in the cells."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(1.2 * len(columns) + 1.5, 0.35 * len(ranks) + 1.5))
     image = axis.imshow(ranks, cmap='magma', aspect='auto')
     axis.set_xticks(range(len(columns)), columns)
@@ -60,9 +69,4 @@ def save_rank_heatmap(ranks: np.ndarray, columns: Sequence[str], path, title: st
         axis.text(column, row, f'{value:.1f}', ha='center', va='center', fontsize=7, color='gray')
     figure.colorbar(image, ax=axis)
     axis.set_title(title)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
