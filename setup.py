@@ -34,6 +34,7 @@ setup(
         'tfrecord',
         'xarray',
         'matplotlib',
+        'tensorboard',
     ],
     extras_require={
         'dev': ['pytest', 'open_clip_torch'],
