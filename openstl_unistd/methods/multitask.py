@@ -100,8 +100,8 @@ class MultiTaskMethod(L.LightningModule):
         """Optimizers stepped on this batch."""
         return [self.weight_optimizer()]
 
-    def extra_loss(self) -> dict[str, torch.Tensor]:
-        """Terms added to the task loss (named, for logging)."""
+    def extra_loss(self, batch: Mapping, pred: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Terms added to the task loss of this batch (named, for logging)."""
         return {}
 
     def after_optimizer_steps(self) -> None:
@@ -114,8 +114,9 @@ class MultiTaskMethod(L.LightningModule):
 
     def training_step(self, batch: Mapping, batch_idx: int) -> torch.Tensor:
         task = batch['task']
-        task_loss = F.mse_loss(self(batch['x'], task), batch['y'])
-        extras = self.extra_loss()
+        pred = self(batch['x'], task)
+        task_loss = F.mse_loss(pred, batch['y'])
+        extras = self.extra_loss(batch, pred)
         loss = task_loss + sum(extras.values()) if extras else task_loss
         optimizers = self.active_optimizers()
         for optimizer in optimizers:

@@ -54,7 +54,7 @@ class UniSTDMethod(MultiTaskMethod):
             return [optimizers]
         return list(optimizers) if self.searching else [optimizers[0]]
 
-    def extra_loss(self) -> dict[str, torch.Tensor]:
+    def extra_loss(self, batch, pred: torch.Tensor) -> dict[str, torch.Tensor]:
         if not self.searching:
             return {}
         return {'rank_budget': rank_budget_loss(self.model, self.rank_budget, self.hparams.rank_budget_beta)}

@@ -15,8 +15,9 @@ from ..modules.spatiotemporal_block import SpatioTemporalBlock
 from ..modules.task_decoder import TaskDecoder
 from ..modules.task_encoder import TaskEncoder
 from ..modules.temporal import TemporalModule
-from ..tasks import TaskLike, TaskSpec, resolve_tasks
+from ..tasks import TaskLike
 from ..utils.parameters import ParameterCount
+from .base import MultiTaskModel
 
 PAPER_LORA = dict(qkv_experts=6, proj_experts=2, max_rank=8, init_rank=4.5, alpha=1.0, gamma=1.0,
                   top_k=None, learn_rank=True)
@@ -41,7 +42,7 @@ def _options(kind: str, value: Union[bool, Mapping, None], defaults: dict) -> Op
     return {**defaults, **value}
 
 
-class UniSTD(nn.Module):
+class UniSTD(MultiTaskModel):
     """``forward(x, task)``: past frames ``(B, T, C, H, W)`` → future frames ``(B, T', C, H, W)``.
 
     Per task: an encoder to tokens ``(B, H'·W', L)`` and a decoder back to frames. Shared: a
@@ -68,8 +69,7 @@ class UniSTD(nn.Module):
         lora: Union[bool, Mapping] = True,
         temporal: Union[bool, Mapping] = True,
     ) -> None:
-        super().__init__()
-        self.tasks: dict[str, TaskSpec] = {t.name: t for t in resolve_tasks(tasks)}
+        super().__init__(tasks)
         lora_options = _options('lora', lora, PAPER_LORA)
         temporal_options = _options('temporal', temporal, PAPER_TEMPORAL)
 
@@ -101,28 +101,6 @@ class UniSTD(nn.Module):
             return None
         adapter = RAMoELoRA(dim, dim, options['experts'], **adapter_options) if adapter_options is not None else None
         return TemporalModule(dim, options['hidden_ratio'], adapter)
-
-    def task(self, name: str) -> TaskSpec:
-        """The spec of a task this model serves; ``ValueError`` naming the served tasks otherwise."""
-        try:
-            return self.tasks[name]
-        except (KeyError, TypeError):
-            raise ValueError(f'unknown task {name!r}: this model serves {sorted(self.tasks)}') from None
-
-    def check_input(self, x: torch.Tensor, task: str) -> TaskSpec:
-        """Raise a ``ValueError`` naming the task, the expected and the actual shape on a mismatch."""
-        spec = self.task(task)
-        expected = spec.input_shape
-        if x.dim() != 5 or tuple(x.shape[1:]) != expected:
-            t, c, h, w = expected
-            wrong = ''
-            if x.dim() == 5:
-                labels = ('T', 'C', 'H', 'W')
-                wrong = '; ' + ', '.join(f'{label} is {got}, expected {want}' for label, got, want
-                                         in zip(labels, x.shape[1:], expected) if got != want)
-            raise ValueError(f"task '{task}': expected input of shape (B, T, C, H, W) = (B, {t}, {c}, {h}, {w}), "
-                             f'got {tuple(x.shape)}{wrong}')
-        return spec
 
     def encode(self, x: torch.Tensor, task: str) -> torch.Tensor:
         """``(B, T, C, H, W)`` → position-encoded tokens ``(B, H'·W', L)``."""
