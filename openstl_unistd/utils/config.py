@@ -12,13 +12,28 @@ from torch import nn
 
 from ..tasks import TaskSpec, resolve_tasks
 
-METHODS = ('unistd', 'multitask')
+METHODS = {'unistd': (), 'multitask': (), 'tau': ('alpha', 'tau')}
+"""Training methods a config's ``method`` names (a string, or a dict with ``type`` and these options)."""
 
 
 def _model_types() -> dict[str, type]:
+    from ..models.multitask_simvp import MultiTaskSimVP
     from ..models.unistd import UniSTD
 
-    return {'UniSTD': UniSTD}
+    return {'UniSTD': UniSTD, 'SimVP': MultiTaskSimVP}
+
+
+def method_spec(cfg: Mapping) -> tuple[str, dict]:
+    """``(name, options)`` of the config's ``method`` (default ``'unistd'``), checked."""
+    method = cfg.get('method', 'unistd')
+    options = {}
+    if isinstance(method, Mapping):
+        options = method.to_dict() if hasattr(method, 'to_dict') else dict(method)
+        method = options.pop('type', None)
+    if method not in METHODS:
+        raise ValueError(f'method {method!r} is unknown; known methods: {sorted(METHODS)}')
+    _checked(options, METHODS[method], f'method ({method})')
+    return method, options
 
 
 def _key_allowed(cfg: Mapping, dotted: str) -> bool:
@@ -78,7 +93,7 @@ def build_model(cfg: Mapping, tasks: Optional[Sequence[TaskSpec]] = None, load_p
     types = _model_types()
     if model_type not in types:
         raise ValueError(f'model type {model_type!r} is unknown; known types: {sorted(types)}')
-    if not load_pretrained:
+    if not load_pretrained and 'pretrained' in options:
         options['pretrained'] = False
     options = {k: (v.to_dict() if hasattr(v, 'to_dict') else v) for k, v in options.items()}
     return types[model_type](tasks=list(tasks if tasks is not None else build_tasks(cfg)), **options)
@@ -113,8 +128,7 @@ def check_config(cfg: Mapping) -> list[TaskSpec]:
     """Fail fast on unknown section keys, task names, method or model type; returns the tasks."""
     for section, keys in SECTION_KEYS.items():
         _checked(_section(cfg, section), keys, section)
-    if cfg.get('method', 'unistd') not in METHODS:
-        raise ValueError(f"method {cfg.get('method')!r} is unknown; known methods: {list(METHODS)}")
+    method_spec(cfg)
     model_type = dict(cfg.get('model') or {}).get('type')
     if model_type not in _model_types():
         raise ValueError(f'model type {model_type!r} is unknown; known types: {sorted(_model_types())}')
@@ -133,21 +147,21 @@ def build_datamodule(cfg: Mapping, tasks: Sequence[TaskSpec], data_root: Optiona
 
 
 def build_method(cfg: Mapping, model: nn.Module, tasks: Sequence[TaskSpec], save_dir: Optional[str] = None):
-    """The LightningModule of ``cfg['method']`` (``unistd`` or ``multitask``) around ``model``."""
+    """The LightningModule of ``cfg['method']`` (``unistd``, ``multitask`` or ``tau``) around ``model``."""
     from ..methods.multitask import MultiTaskMethod
+    from ..methods.tau import TAUMethod
     from ..methods.unistd import UniSTDMethod
 
-    name = cfg.get('method', 'unistd')
-    if name not in METHODS:
-        raise ValueError(f'method {name!r} is unknown; known methods: {list(METHODS)}')
-    optim = _checked(_section(cfg, 'optim'), SECTION_KEYS['optim'], 'optim')
-    evaluation = _checked(_section(cfg, 'evaluation'), SECTION_KEYS['evaluation'], 'evaluation')
+    name, options = method_spec(cfg)
+    common = dict(save_dir=save_dir, **_checked(_section(cfg, 'optim'), SECTION_KEYS['optim'], 'optim'),
+                  **_checked(_section(cfg, 'evaluation'), SECTION_KEYS['evaluation'], 'evaluation'))
     if name == 'multitask':
-        return MultiTaskMethod(model, tasks, save_dir=save_dir, **optim, **evaluation)
+        return MultiTaskMethod(model, tasks, **common)
+    if name == 'tau':
+        return TAUMethod(model, tasks, **options, **common)
     search = _checked(_section(cfg, 'rank_search'), SECTION_KEYS['rank_search'], 'rank_search')
     return UniSTDMethod(model, tasks, rank_lr=search.get('lr', 0.05), rank_momentum=search.get('momentum', 0.9),
-                        rank_budget=search.get('budget'), rank_budget_beta=search.get('beta', 1.0),
-                        save_dir=save_dir, **optim, **evaluation)
+                        rank_budget=search.get('budget'), rank_budget_beta=search.get('beta', 1.0), **common)
 
 
 def build_trainer(cfg: Mapping, work_dir: str, **overrides):
@@ -173,7 +187,7 @@ def build_trainer(cfg: Mapping, work_dir: str, **overrides):
                         every_n_train_steps=every_n_steps, every_n_epochs=None if every_n_steps else 1,
                         save_on_train_epoch_end=True),
     ]
-    if cfg.get('method', 'unistd') == 'unistd':
+    if method_spec(cfg)[0] == 'unistd':
         callbacks.append(RankSearch(_section(cfg, 'rank_search').get('epochs', 10)))
     loggers = [CSVLogger(work_dir, name='logs', version=''), TensorBoardLogger(work_dir, name='logs', version='')]
     return L.Trainer(default_root_dir=work_dir, callbacks=callbacks, logger=loggers,

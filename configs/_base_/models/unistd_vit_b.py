@@ -2,7 +2,7 @@
 # with 6 experts on each of Q, K, V and 2 on Proj, ranks in [1, 8] starting at 4.5; temporal module
 # (FFN ratio 6 + 2-expert RA-MoE1D) in every block; task encoders/decoders with C' = 64.
 # pretrained=True reads the Hugging Face cache; set a file path to use a local checkpoint.
-method = 'unistd'
+method = dict(type='unistd')
 model = dict(
     type='UniSTD',
     backbone='clip',

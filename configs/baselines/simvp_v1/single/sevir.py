@@ -1,0 +1,3 @@
+# simvp_v1 trained on sevir alone (paper Tables 3 and 6).
+_base_ = ['../multi10.py']
+tasks = ['sevir']

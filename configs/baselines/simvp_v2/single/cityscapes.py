@@ -1,0 +1,3 @@
+# simvp_v2 trained on cityscapes alone (paper Tables 3 and 6).
+_base_ = ['../multi10.py']
+tasks = ['cityscapes']

@@ -1,0 +1,114 @@
+"""Multi-task baselines: shapes on every paper task, equality with the single-task models, joint training."""
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from openstl_unistd.core.losses import differential_divergence
+from openstl_unistd.models.multitask_simvp import MultiTaskSimVP
+from openstl_unistd.models.simvp import SimVP
+from openstl_unistd.tasks import PAPER_TASKS, resolve_task
+from openstl_unistd.utils.config import build_datamodule, build_method, build_model, build_tasks, build_trainer, load_config
+from openstl_unistd.utils.parameters import count_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(hid_S=8, hid_T=16, N_T=2)
+
+
+@pytest.mark.parametrize('model_type', ['incepu', 'gsta', 'tau'])
+def test_every_paper_task_gets_exactly_its_future_frames(model_type):
+    torch.manual_seed(0)
+    model = MultiTaskSimVP(list(PAPER_TASKS), model_type=model_type, **TINY).eval()
+    assert model.frames == 13  # SEVIR's 13 input frames are the longest
+    for name, spec in PAPER_TASKS.items():
+        with torch.no_grad():
+            y = model(torch.rand(1, *spec.input_shape), name)
+        assert y.shape == (1, *spec.output_shape), name
+
+
+@pytest.mark.parametrize('model_type,shape,widths,reference', [
+    # OpenSTL's configs/taxibj/simvp/SimVP_IncepU.py and configs/taxibj/TAU.py (tests/test_simvp.py)
+    ('incepu', (4, 2, 32, 32), dict(hid_S=32, hid_T=256, N_S=2, N_T=8), 13_794_914),
+    ('tau', (4, 2, 32, 32), dict(hid_S=32, hid_T=256, N_S=2, N_T=8), 9_545_442),
+    ('gsta', (10, 1, 64, 64), dict(hid_S=64, hid_T=512, N_S=4, N_T=8), 46_769_665),
+])
+def test_one_task_with_equal_lengths_is_exactly_simvp(model_type, shape, widths, reference):
+    t, c, h, w = shape
+    task = resolve_task(dict(name='one', input_frames=t, output_frames=t, channels=c, height=h, width=w,
+                             encoder_depth=1))
+    with torch.device('meta'):
+        joint = MultiTaskSimVP([task], model_type=model_type, **widths)
+        single = SimVP(shape, model_type=model_type, **widths)
+    assert count_parameters(joint).total == count_parameters(single).total == reference
+
+
+def test_shared_translator_and_per_task_ends():
+    model = MultiTaskSimVP(['taxibj', 'enso', 'kth'], model_type='gsta', **TINY)
+    assert model.frames == 12
+    assert isinstance(model.to_translator['enso'], torch.nn.Identity)       # T = frames
+    assert model.to_translator['taxibj'].in_channels == 4 * 8                # T = 4 → 12 frames
+    assert model.from_translator['enso'].out_channels == 14 * 8             # 12 → T' = 14
+    assert model.translator is not None and len(model.encoders) == 3
+
+
+def test_bad_widths_and_inputs_are_named():
+    with pytest.raises(ValueError, match=r"task 'enso': H and W must be multiples of 2 \*\* \(N_S // 2\) = 16"):
+        MultiTaskSimVP(['enso'], N_S=8, **TINY)
+    with pytest.raises(ValueError, match=r"spatial_depths given for task\(s\) \['kth'\]"):
+        MultiTaskSimVP(['enso'], spatial_depths=dict(kth=2), **TINY)
+    with pytest.raises(ValueError, match="model_type must be one of"):
+        MultiTaskSimVP(['enso'], model_type='convlstm', **TINY)
+    model = MultiTaskSimVP(['taxibj'], **TINY)
+    with pytest.raises(ValueError, match=r"task 'taxibj': expected input of shape .* C is 1, expected 2"):
+        model(torch.zeros(1, 4, 1, 32, 32), 'taxibj')
+
+
+DEMO_TINY = {
+    'data.datasets.demo_digits.num_samples': 8, 'data.datasets.demo_advection.num_samples': 8,
+    'data.datasets.demo_traffic.num_samples': 8, 'data.batch_size': 4, 'data.val_batch_size': 8,
+    'trainer.max_epochs': 1, 'trainer.limit_train_batches': 3, 'trainer.enable_progress_bar': False,
+    'evaluation.figures': False,
+}
+
+
+@pytest.mark.parametrize('model_type,method', [('incepu', 'multitask'), ('gsta', 'multitask'), ('tau', 'tau')])
+def test_each_baseline_trains_jointly_through_the_shared_method(tmp_path, model_type, method):
+    cfg = load_config(ROOT / 'configs/baselines/demo_tau.py',
+                      {**DEMO_TINY, 'model.model_type': model_type, 'method.type': method})
+    if method != 'tau':
+        cfg.method = dict(type=method)
+    L.seed_everything(0)
+    tasks = build_tasks(cfg)
+    model = build_model(cfg, tasks)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = build_trainer(cfg, str(tmp_path / 'run'))
+    method_module = build_method(cfg, model, tasks)
+    trainer.fit(method_module, datamodule=build_datamodule(cfg, tasks, str(tmp_path / 'data')))
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
+    assert any(n.startswith('translator.') for n in changed)
+    assert trainer.global_step == 3
+    assert set(trainer.logged_metrics) >= {'train/loss', 'val/loss'}
+    if method == 'tau':
+        assert 'train/differential_divergence' in trainer.logged_metrics
+
+
+def test_tau_method_adds_the_weighted_divergence():
+    cfg = load_config(ROOT / 'configs/baselines/demo_tau.py', {'method.alpha': 0.5})
+    tasks = build_tasks(cfg)
+    method = build_method(cfg, build_model(cfg, tasks), tasks)
+    pred, target = torch.rand(2, 4, 2, 8, 8), torch.rand(2, 4, 2, 8, 8)
+    extras = method.extra_loss({'y': target}, pred)
+    torch.testing.assert_close(extras['differential_divergence'], 0.5 * differential_divergence(pred, target))
+
+
+def test_demo_with_a_baseline_swapped_in_runs_end_to_end(tmp_path):
+    options = [f'{k}={v}' for k, v in DEMO_TINY.items()]
+    result = subprocess.run([sys.executable, str(ROOT / 'tools/train.py'), '-c', str(ROOT / 'configs/baselines/demo_tau.py'),
+                             '--work-dir', str(tmp_path / 'work'), '--data-root', str(tmp_path / 'data'),
+                             '--cfg-options', *options], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'SimVP' in result.stdout and 'demo_traffic' in result.stdout and 'copy last frame' in result.stdout
+    assert (tmp_path / 'work' / 'results.json').is_file()
