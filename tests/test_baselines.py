@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from openstl_unistd.core.losses import differential_divergence
+from openstl_unistd.models.multitask_earthformer import MultiTaskEarthformer
 from openstl_unistd.models.multitask_simvp import MultiTaskSimVP
 from openstl_unistd.models.simvp import SimVP
 from openstl_unistd.tasks import PAPER_TASKS, resolve_task
@@ -54,6 +55,32 @@ def test_shared_translator_and_per_task_ends():
     assert model.translator is not None and len(model.encoders) == 3
 
 
+EARTHFORMER_TINY = dict(base_units=16, enc_depth=[1, 1], dec_depth=[1, 1], num_heads=2, num_global_vectors=2,
+                        checkpoint_level=0)
+
+
+def test_earthformer_gets_every_paper_task_exactly_its_future_frames():
+    torch.manual_seed(0)
+    model = MultiTaskEarthformer(list(PAPER_TASKS), **EARTHFORMER_TINY).eval()
+    assert model.token_grids['sevir'] == (13, 24, 24) and model.token_grids['enso'] == (12, 12, 24)
+    assert model.core.max_shape == (13, 14, 24, 24)
+    for name, spec in PAPER_TASKS.items():
+        with torch.no_grad():
+            y = model(torch.rand(1, *spec.input_shape), name)
+        assert y.shape == (1, *spec.output_shape), name
+
+
+def test_one_task_earthformer_is_exactly_the_reference_model():
+    # Earthformer's CuboidTransformerModel with base_units=16, enc/dec depth [1, 1], initial_downsample_scale=2,
+    # input/target (8, 16, 16, 2), other arguments at their defaults: 161,786 parameters (tests/test_earthformer.py)
+    task = resolve_task(dict(name='one', input_frames=8, output_frames=8, channels=2, height=16, width=16,
+                             encoder_depth=1))
+    with torch.device('meta'):
+        model = MultiTaskEarthformer([task], base_units=16, initial_downsample_type='conv', enc_depth=[1, 1],
+                                     dec_depth=[1, 1])
+    assert count_parameters(model).total == 161_786
+
+
 def test_bad_widths_and_inputs_are_named():
     with pytest.raises(ValueError, match=r"task 'enso': H and W must be multiples of 2 \*\* \(N_S // 2\) = 16"):
         MultiTaskSimVP(['enso'], N_S=8, **TINY)
@@ -74,12 +101,15 @@ DEMO_TINY = {
 }
 
 
-@pytest.mark.parametrize('model_type,method', [('incepu', 'multitask'), ('gsta', 'multitask'), ('tau', 'tau')])
+@pytest.mark.parametrize('model_type,method', [('incepu', 'multitask'), ('gsta', 'multitask'), ('tau', 'tau'),
+                                               ('earthformer', 'multitask')])
 def test_each_baseline_trains_jointly_through_the_shared_method(tmp_path, model_type, method):
-    cfg = load_config(ROOT / 'configs/baselines/demo_tau.py',
-                      {**DEMO_TINY, 'model.model_type': model_type, 'method.type': method})
-    if method != 'tau':
-        cfg.method = dict(type=method)
+    cfg = load_config(ROOT / 'configs/baselines/demo_tau.py', DEMO_TINY)
+    cfg.method = dict(type='tau', alpha=0.1, tau=0.1) if method == 'tau' else dict(type=method)
+    if model_type == 'earthformer':
+        cfg.model = dict(type='Earthformer', **EARTHFORMER_TINY)
+    else:
+        cfg.model.model_type = model_type
     L.seed_everything(0)
     tasks = build_tasks(cfg)
     model = build_model(cfg, tasks)
@@ -88,7 +118,7 @@ def test_each_baseline_trains_jointly_through_the_shared_method(tmp_path, model_
     method_module = build_method(cfg, model, tasks)
     trainer.fit(method_module, datamodule=build_datamodule(cfg, tasks, str(tmp_path / 'data')))
     changed = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
-    assert any(n.startswith('translator.') for n in changed)
+    assert any(n.startswith(('translator.', 'core.')) for n in changed)
     assert trainer.global_step == 3
     assert set(trainer.logged_metrics) >= {'train/loss', 'val/loss'}
     if method == 'tau':

@@ -64,3 +64,20 @@ def test_analyze_reports_bad_input_in_one_line():
     missing = subprocess.run([sys.executable, str(ROOT / 'tools/analyze.py'), '-c', 'configs/none.py'],
                              cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and "config file 'configs/none.py' not found" in missing.stderr
+
+
+def test_analyze_compares_baselines_with_their_real_counts(capsys):
+    from openstl_unistd.utils.analysis import multiply_accumulates
+
+    module = runpy.run_path(str(ROOT / 'tools/analyze.py'))
+    assert module['main'](['-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--cfg-options', "tasks=[taxibj,enso]",
+                           '--compare', str(ROOT / 'configs/_base_/models/tau.py')]) == 0
+    out = capsys.readouterr().out
+    cfg = load_config(ROOT / 'configs/unistd/tiny_test.py', {'tasks': ['taxibj', 'enso']})
+    tau_cfg = dict(cfg)
+    tau_cfg['model'] = load_config(ROOT / 'configs/_base_/models/tau.py')['model']
+    tau = build_model(tau_cfg)
+    line = next(l for l in out.splitlines() if l.startswith('tau '))
+    assert f'{count_parameters(tau).trainable / 1e6:.2f}M' in line
+    macs = multiply_accumulates(build_structure(tau_cfg), 'enso')
+    assert macs > 0 and f'{macs / 1e9:.2f}' in [l for l in out.splitlines() if l.startswith('enso ')][-1]

@@ -1,15 +1,18 @@
-"""Parameter counts and per-task output shapes of a config's model, without data or weights.
+"""Parameter counts and per-task output shapes of a config's model, without data or weights;
+with --compare, the trainable parameters and per-task G-MACs of baselines at the same tasks.
 
     python tools/analyze.py -c configs/unistd/multi10.py
+    python tools/analyze.py -c configs/unistd/multi10.py --compare          # paper Tables 7 and 9
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from mmengine.config import DictAction
 
-from openstl_unistd.utils.analysis import model_report
+from openstl_unistd.utils.analysis import BASELINE_MODELS, comparison_report, model_report
 from openstl_unistd.utils.cli import run_tool
 from openstl_unistd.utils.config import load_config
 
@@ -20,9 +23,17 @@ def main(argv=None) -> int:
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                         help='override config keys, e.g. model.lora.max_rank=4')
     parser.add_argument('--batch-size', type=int, default=1, help='batch size of the printed shapes')
+    parser.add_argument('--compare', nargs='*', default=None, metavar='MODEL_CONFIG',
+                        help='model configs to compare with (default: the baselines in configs/_base_/models)')
+    parser.add_argument('--no-flops', action='store_true', help='with --compare: parameters only')
     args = parser.parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     print(model_report(cfg, args.batch_size))
+    if args.compare is not None:
+        models_dir = Path(__file__).resolve().parents[1] / 'configs' / '_base_' / 'models'
+        others = args.compare or [models_dir / f'{name}.py' for name in BASELINE_MODELS]
+        print()
+        print(comparison_report(cfg, others, flops=not args.no_flops))
     return 0
 
 

@@ -1,12 +1,16 @@
 """A model's size and shapes without data or weights: what ``tools/analyze.py`` prints."""
 from __future__ import annotations
 
-from typing import Mapping
+from pathlib import Path
+from typing import Mapping, Sequence
 
 import torch
 
-from .config import build_model, build_tasks
+from .config import build_model, build_tasks, load_config
 from .parameters import count_parameters
+
+BASELINE_MODELS = ('simvp_v1', 'simvp_v2', 'tau', 'earthformer')
+"""Baseline model configs under ``configs/_base_/models/`` that ``--compare`` uses by default."""
 
 
 def build_structure(cfg: Mapping) -> torch.nn.Module:
@@ -51,4 +55,47 @@ def model_report(cfg: Mapping, batch_size: int = 1) -> str:
         grid = spec.token_grid
         lines.append(_row((spec.name, str((batch_size, *spec.input_shape)), str(shapes[spec.name]),
                            f'{grid[0]}x{grid[1]}'), widths))
+    return '\n'.join(lines)
+
+
+def multiply_accumulates(model: torch.nn.Module, task: str) -> int:
+    """Multiply-accumulates of one sample of ``task`` (what fvcore and OpenSTL report as "FLOPs").
+
+    Counted by ``torch.utils.flop_counter`` on ``meta`` tensors, where attention runs as explicit
+    matrix products, so attention's ``QKᵀ`` and ``AV`` are included; element-wise ops are not.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = model.tasks[task]
+    x = torch.empty(1, *spec.input_shape, device='meta')
+    with FlopCounterMode(display=False) as counter:  # no no_grad(): its module tracker needs grad_fns
+        model(x, task)
+    return counter.get_total_flops() // 2
+
+
+def comparison_report(cfg: Mapping, model_configs: Sequence[str | Path], flops: bool = True) -> str:
+    """Trainable parameters (paper Table 7) and per-task G-MACs (Table 9) of ``cfg``'s model and of the
+    models of ``model_configs`` (files holding a ``model`` dict), all built for ``cfg``'s tasks."""
+    tasks = build_tasks(cfg)
+    models = {cfg['model']['type'] if cfg['model']['type'] != 'UniSTD' else 'UniSTD': build_structure(cfg)}
+    for path in model_configs:
+        other = load_config(path)
+        name = Path(path).stem
+        merged = dict(cfg)
+        merged['model'] = other['model']
+        models[name] = build_structure(merged)
+    names = ', '.join(t.name for t in tasks)
+    lines = [f'trainable parameters for the tasks {names} (paper Table 7)', '']
+    widths = (16, 14, 14)
+    lines.append(_row(('model', 'trainable', 'frozen'), widths))
+    for name, model in models.items():
+        count = count_parameters(model)
+        lines.append(_row((name, f'{count.trainable / 1e6:.2f}M', f'{count.frozen / 1e6:.2f}M'), widths))
+    if flops:
+        lines += ['', 'G-MACs per sample (fvcore/OpenSTL "GFLOPs"; attention matmuls counted; paper Table 9)', '']
+        widths = (14,) + (12,) * len(models)
+        lines.append(_row(('task', *models), widths))
+        for spec in tasks:
+            cells = [f'{multiply_accumulates(model, spec.name) / 1e9:.2f}' for model in models.values()]
+            lines.append(_row((spec.name, *cells), widths))
     return '\n'.join(lines)

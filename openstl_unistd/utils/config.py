@@ -17,10 +17,11 @@ METHODS = {'unistd': (), 'multitask': (), 'tau': ('alpha', 'tau')}
 
 
 def _model_types() -> dict[str, type]:
+    from ..models.multitask_earthformer import MultiTaskEarthformer
     from ..models.multitask_simvp import MultiTaskSimVP
     from ..models.unistd import UniSTD
 
-    return {'UniSTD': UniSTD, 'SimVP': MultiTaskSimVP}
+    return {'UniSTD': UniSTD, 'SimVP': MultiTaskSimVP, 'Earthformer': MultiTaskEarthformer}
 
 
 def method_spec(cfg: Mapping) -> tuple[str, dict]:

@@ -1,0 +1,3 @@
+# earthformer trained on bair alone (paper Tables 3 and 6).
+_base_ = ['../multi10.py']
+tasks = ['bair']

@@ -1,0 +1,3 @@
+# earthformer trained on kth alone (paper Tables 3 and 6).
+_base_ = ['../multi10.py']
+tasks = ['kth']

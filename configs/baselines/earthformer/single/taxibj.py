@@ -1,0 +1,3 @@
+# earthformer trained on taxibj alone (paper Tables 3 and 6).
+_base_ = ['../multi10.py']
+tasks = ['taxibj']
