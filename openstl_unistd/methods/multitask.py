@@ -4,11 +4,16 @@ One task per batch (the data module's sampler decides which); loss is the MSE of
 normalized targets. Optimization is manual so that subclasses can add optimizers (UniSTD's
 ranks) without Lightning's automatic loop: every batch makes one AdamW step on the weights,
 and the learning rate follows a warm-up + cosine schedule indexed by that step count.
+
+The logic lives in :class:`MultiTaskTraining`, a mixin that uses only the LightningModule API, so
+that it runs over ``lightning.pytorch`` (our tools) and over ``pytorch_lightning`` (OpenSTL's
+``BaseExperiment``, see ``openstl_plugin.py``) alike.
 """
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -24,12 +29,11 @@ from ..core.schedules import warmup_cosine
 from ..tasks import TaskSpec
 
 
-class MultiTaskMethod(L.LightningModule):
-    """Training, validation and test of a multi-task forecasting model.
+@dataclass(frozen=True)
+class TrainingOptions:
+    """Optimization and evaluation settings of :class:`MultiTaskTraining`.
 
-    Args:
-        model: ``forward(x (B, T, C, H, W), task) → (B, T', C, H, W)``.
-        tasks: the task specs, in the data module's order (dataloader ``i`` is ``tasks[i]``).
+    Attributes:
         lr, weight_decay: AdamW on every trainable weight.
         warmup_epochs, warmup_lr, min_lr: linear warm-up from ``warmup_lr``, then cosine to ``min_lr``.
         grad_clip: max gradient norm (``None``: no clipping).
@@ -40,28 +44,33 @@ class MultiTaskMethod(L.LightningModule):
         copy_last_baseline: also score "repeat the last input frame" on the test sets.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        tasks: Sequence[TaskSpec],
-        lr: float = 7e-4,
-        weight_decay: float = 1e-5,
-        warmup_epochs: float = 5,
-        warmup_lr: float = 1e-8,
-        min_lr: float = 1e-6,
-        grad_clip: Optional[float] = None,
-        ssim_data_range: float = 1.0,
-        save_dir: Optional[str] = None,
-        save_preds: int = 0,
-        figures: bool = True,
-        copy_last_baseline: bool = False,
-    ) -> None:
-        super().__init__()
+    lr: float = 7e-4
+    weight_decay: float = 1e-5
+    warmup_epochs: float = 5
+    warmup_lr: float = 1e-8
+    min_lr: float = 1e-6
+    grad_clip: Optional[float] = None
+    ssim_data_range: float = 1.0
+    save_dir: Optional[str] = None
+    save_preds: int = 0
+    figures: bool = True
+    copy_last_baseline: bool = False
+
+
+class MultiTaskTraining:
+    """Training, validation and test of a multi-task forecasting model, mixed into a LightningModule.
+
+    A concrete method calls :meth:`init_training` in its ``__init__``. Hooks for subclasses:
+    :meth:`extra_loss`, :meth:`active_optimizers`, :meth:`after_optimizer_steps`,
+    :meth:`prepare_batch` and :meth:`normalization`.
+    """
+
+    def init_training(self, model: nn.Module, tasks: Sequence[TaskSpec], options: TrainingOptions) -> None:
         self.automatic_optimization = False
         self.model = model
         self.tasks = list(tasks)
         self.task_names = [t.name for t in self.tasks]
-        self.save_hyperparameters(ignore=['model', 'tasks'])
+        self.options = options
         self.val_losses = nn.ModuleDict({name: MeanMetric() for name in self.task_names})
         self.test_metrics = nn.ModuleDict()
         self.baseline_metrics = nn.ModuleDict()
@@ -76,8 +85,8 @@ class MultiTaskMethod(L.LightningModule):
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.weight_parameters(), lr=self.hparams.lr,
-                                      weight_decay=self.hparams.weight_decay)
+        optimizer = torch.optim.AdamW(self.weight_parameters(), lr=self.options.lr,
+                                      weight_decay=self.options.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         return [optimizer], [scheduler]
 
@@ -87,10 +96,10 @@ class MultiTaskMethod(L.LightningModule):
         batches = self.trainer.num_training_batches if self._trainer is not None else 1
         steps_per_epoch = int(batches) if math.isfinite(batches) and batches > 0 else 1
         max_epochs = self.trainer.max_epochs if self._trainer is not None and self.trainer.max_epochs else 1
+        o = self.options
         total = int(max_epochs * steps_per_epoch)
-        warmup = int(self.hparams.warmup_epochs * steps_per_epoch)
-        h = self.hparams
-        return warmup_cosine(step, total, warmup, h.lr, h.warmup_lr, h.min_lr) / h.lr
+        warmup = int(o.warmup_epochs * steps_per_epoch)
+        return warmup_cosine(step, total, warmup, o.lr, o.warmup_lr, o.min_lr) / o.lr
 
     def weight_optimizer(self):
         optimizers = self.optimizers()
@@ -107,12 +116,17 @@ class MultiTaskMethod(L.LightningModule):
     def after_optimizer_steps(self) -> None:
         """Called after every training step's optimizer updates."""
 
+    def prepare_batch(self, batch) -> dict:
+        """The batch as ``{'x', 'y', 'task'}`` (our data modules already give that)."""
+        return batch
+
     # ---- steps --------------------------------------------------------------------------------
 
     def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
         return self.model(x, task)
 
-    def training_step(self, batch: Mapping, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        batch = self.prepare_batch(batch)
         task = batch['task']
         pred = self(batch['x'], task)
         task_loss = F.mse_loss(pred, batch['y'])
@@ -122,8 +136,8 @@ class MultiTaskMethod(L.LightningModule):
         for optimizer in optimizers:
             optimizer.zero_grad()
         self.manual_backward(loss)
-        if self.hparams.grad_clip:
-            self.clip_gradients(self.weight_optimizer(), gradient_clip_val=self.hparams.grad_clip,
+        if self.options.grad_clip:
+            self.clip_gradients(self.weight_optimizer(), gradient_clip_val=self.options.grad_clip,
                                 gradient_clip_algorithm='norm')
         for optimizer in optimizers:
             optimizer.step()
@@ -139,10 +153,13 @@ class MultiTaskMethod(L.LightningModule):
         self.log('train/lr', self.weight_optimizer().param_groups[0]['lr'], batch_size=batch_size)
         return loss
 
-    def validation_step(self, batch: Mapping, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        batch = self.prepare_batch(batch)
         task = batch['task']
         pred = self(batch['x'], task)
-        self.val_losses[task].update(F.mse_loss(pred, batch['y'], reduction='none').mean(dim=(1, 2, 3, 4)))
+        losses = F.mse_loss(pred, batch['y'], reduction='none').mean(dim=(1, 2, 3, 4))
+        self.val_losses[task].update(losses)
+        return losses.mean()
 
     def on_validation_epoch_end(self) -> None:
         losses = []
@@ -157,28 +174,35 @@ class MultiTaskMethod(L.LightningModule):
 
     # ---- test ---------------------------------------------------------------------------------
 
+    def normalization(self, task: str) -> tuple[float, float]:
+        """``(mean, std)`` of a task's test data (``physical = model · std + mean``)."""
+        datamodule = getattr(self.trainer, 'datamodule', None)
+        if hasattr(datamodule, 'normalization'):
+            return datamodule.normalization(task, 'test')
+        return 0.0, 1.0
+
     def on_test_start(self) -> None:
         """One metric accumulator per task, with the test dataset's map to physical values."""
-        normalization = getattr(self.trainer.datamodule, 'normalization', None)
         for spec in self.tasks:
-            mean, std = normalization(spec.name, 'test') if normalization else (0.0, 1.0)
-            kwargs = dict(mean=mean, std=std, ssim_data_range=self.hparams.ssim_data_range,
+            mean, std = self.normalization(spec.name)
+            kwargs = dict(mean=mean, std=std, ssim_data_range=self.options.ssim_data_range,
                           output_frames=spec.output_frames)
             self.test_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
-            if self.hparams.copy_last_baseline:
+            if self.options.copy_last_baseline:
                 self.baseline_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
         self._saved = {name: {'inputs': [], 'trues': [], 'preds': []} for name in self.task_names}
 
-    def test_step(self, batch: Mapping, batch_idx: int, dataloader_idx: int = 0) -> None:
+    def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
+        batch = self.prepare_batch(batch)
         task, x, y = batch['task'], batch['x'], batch['y']
         pred = self(x, task)
         self.test_metrics[task].update(pred, y)
-        if self.hparams.copy_last_baseline:
+        if self.options.copy_last_baseline:
             self.baseline_metrics[task].update(x[:, -1:].expand_as(y), y)
         self._keep_for_saving(task, x, y, pred)
 
     def _keep_for_saving(self, task: str, x, y, pred) -> None:
-        wanted = max(self.hparams.save_preds, 1 if self.hparams.figures else 0)
+        wanted = max(self.options.save_preds, 1 if self.options.figures else 0)
         kept = self._saved[task]
         have = sum(len(a) for a in kept['inputs'])
         if have < wanted:
@@ -187,28 +211,53 @@ class MultiTaskMethod(L.LightningModule):
                 kept[key].append(values[:take].detach().float().cpu().numpy())
 
     def on_test_epoch_end(self) -> None:
-        self.test_results = {name: metric.compute() for name, metric in self.test_metrics.items()}
-        self.baseline_results = {name: metric.compute() for name, metric in self.baseline_metrics.items()}
+        self.test_results = {name: metric.compute() for name, metric in self.test_metrics.items()
+                             if metric.update_count}
+        self.baseline_results = {name: metric.compute() for name, metric in self.baseline_metrics.items()
+                                 if metric.update_count}
         for task, scores in self.test_results.items():
             for metric, value in scores.items():
                 self.log(f'test/{task}/{metric}', float(value), sync_dist=False)
-        if self.trainer.is_global_zero and self.hparams.save_dir:
-            self._write_artifacts(Path(self.hparams.save_dir))
+        if self.trainer.is_global_zero and self.options.save_dir:
+            self.write_artifacts(Path(self.options.save_dir))
 
-    def _write_artifacts(self, save_dir: Path) -> None:
+    def saved_arrays(self, task: str) -> Optional[dict[str, np.ndarray]]:
+        """The kept test inputs, targets and predictions of ``task`` (model range), or ``None``."""
+        kept = self._saved.get(task)
+        if not kept or not kept['inputs']:
+            return None
+        return {key: np.concatenate(values) for key, values in kept.items()}
+
+    def write_artifacts(self, save_dir: Path) -> None:
+        """``saved/<task>/{inputs,trues,preds}.npy`` and ``figures/<task>.png`` under ``save_dir``."""
         from ..utils.visualization import save_prediction_grid
 
-        for task, kept in self._saved.items():
-            if not kept['inputs']:
+        for task in self.task_names:
+            arrays = self.saved_arrays(task)
+            if arrays is None:
                 continue
-            arrays = {key: np.concatenate(values) for key, values in kept.items()}
-            if self.hparams.save_preds:
+            if self.options.save_preds:
                 folder = save_dir / 'saved' / task
                 folder.mkdir(parents=True, exist_ok=True)
                 for key, array in arrays.items():
-                    np.save(folder / f'{key}.npy', array[:self.hparams.save_preds])
+                    np.save(folder / f'{key}.npy', array[:self.options.save_preds])
                 metric = self.test_metrics[task]
                 (folder / 'normalization.json').write_text(json.dumps({'mean': metric.mean, 'std': metric.std}))
-            if self.hparams.figures:
+            if self.options.figures:
                 save_prediction_grid(arrays['inputs'][0], arrays['trues'][0], arrays['preds'][0],
                                      save_dir / 'figures' / f'{task}.png', title=task)
+
+
+class MultiTaskMethod(MultiTaskTraining, L.LightningModule):
+    """:class:`MultiTaskTraining` as a ``lightning.pytorch`` module (our tools).
+
+    Args:
+        model: ``forward(x (B, T, C, H, W), task) → (B, T', C, H, W)``.
+        tasks: the task specs, in the data module's order (dataloader ``i`` is ``tasks[i]``).
+        **options: :class:`TrainingOptions` fields.
+    """
+
+    def __init__(self, model: nn.Module, tasks: Sequence[TaskSpec], **options) -> None:
+        L.LightningModule.__init__(self)
+        self.init_training(model, tasks, TrainingOptions(**options))
+        self.save_hyperparameters(ignore=['model', 'tasks'])

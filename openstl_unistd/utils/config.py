@@ -161,8 +161,9 @@ def build_method(cfg: Mapping, model: nn.Module, tasks: Sequence[TaskSpec], save
     if name == 'tau':
         return TAUMethod(model, tasks, **options, **common)
     search = _checked(_section(cfg, 'rank_search'), SECTION_KEYS['rank_search'], 'rank_search')
-    return UniSTDMethod(model, tasks, rank_lr=search.get('lr', 0.05), rank_momentum=search.get('momentum', 0.9),
-                        rank_budget=search.get('budget'), rank_budget_beta=search.get('beta', 1.0), **common)
+    return UniSTDMethod(model, tasks, search_epochs=search.get('epochs', 10), rank_lr=search.get('lr', 0.05),
+                        rank_momentum=search.get('momentum', 0.9), rank_budget=search.get('budget'),
+                        rank_budget_beta=search.get('beta', 1.0), **common)
 
 
 def build_trainer(cfg: Mapping, work_dir: str, **overrides):
@@ -174,7 +175,6 @@ def build_trainer(cfg: Mapping, work_dir: str, **overrides):
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    from ..methods.rank_search import RankSearch
     from .checkpoint_io import AtomicCheckpointIO
 
     options = _checked(_section(cfg, 'trainer'), SECTION_KEYS['trainer'], 'trainer')
@@ -188,8 +188,6 @@ def build_trainer(cfg: Mapping, work_dir: str, **overrides):
                         every_n_train_steps=every_n_steps, every_n_epochs=None if every_n_steps else 1,
                         save_on_train_epoch_end=True),
     ]
-    if method_spec(cfg)[0] == 'unistd':
-        callbacks.append(RankSearch(_section(cfg, 'rank_search').get('epochs', 10)))
     loggers = [CSVLogger(work_dir, name='logs', version=''), TensorBoardLogger(work_dir, name='logs', version='')]
     return L.Trainer(default_root_dir=work_dir, callbacks=callbacks, logger=loggers,
                      plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, **options)
