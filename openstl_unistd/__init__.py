@@ -3,3 +3,13 @@
 Importing the package is cheap: submodules are imported where they are used.
 """
 __version__ = '0.1.0'
+
+
+def register() -> None:
+    """Add UniSTD, the multi-task baselines and our datasets to an installed OpenSTL (idempotent).
+
+    Raises ``ImportError`` with install instructions when OpenSTL is not installed.
+    """
+    from .openstl_plugin import register as register_with_openstl
+
+    register_with_openstl()

@@ -151,3 +151,14 @@ def resolve_tasks(entries: Iterable[TaskLike]) -> list[TaskSpec]:
     if not tasks:
         raise ValueError('the task list is empty')
     return tasks
+
+
+TASK_SETS: dict[str, tuple[str, ...]] = {
+    'multi10': tuple(PAPER_TASKS),
+    'multi7': ('bair', 'taxibj', 'human', 'cityscapes', 'kth', 'traffic4cast', 'kitti'),
+    'multi4': ('bair', 'kth', 'cityscapes', 'taxibj'),
+    'multi3': ('kitti', 'traffic4cast', 'kth'),
+    'multi_demo': tuple(DEMO_TASKS),
+}
+"""The task sets of the paper's experiments (Tables 2, 4, 7) and of the demo, by name (configs and the
+OpenSTL plug-in's dataset names)."""

@@ -81,3 +81,12 @@ def test_analyze_compares_baselines_with_their_real_counts(capsys):
     assert f'{count_parameters(tau).trainable / 1e6:.2f}M' in line
     macs = multiply_accumulates(build_structure(tau_cfg), 'enso')
     assert macs > 0 and f'{macs / 1e9:.2f}' in [l for l in out.splitlines() if l.startswith('enso ')][-1]
+
+
+def test_named_task_sets_match_the_configs():
+    from openstl_unistd.tasks import TASK_SETS
+
+    configs = {'multi10': 'unistd/multi10.py', 'multi7': 'baselines/tau/multi7.py', 'multi4': 'unistd/multi4.py',
+               'multi3': 'baselines/simvp_v1/multi3.py', 'multi_demo': 'unistd/demo.py'}
+    for name, path in configs.items():
+        assert tuple(load_config(ROOT / 'configs' / path).tasks) == TASK_SETS[name], name

@@ -61,3 +61,12 @@ def test_options_of_unknown_tasks_are_rejected_and_of_unused_known_tasks_ignored
     assert module.dataset_options == {'demo_traffic': dict(num_samples=3)}
     with pytest.raises(ValueError, match=r"data options given for task\(s\) \['khh'\] that are neither in the task"):
         MultiTaskDataModule(DEMO, tmp_path, {'khh': {}})
+
+
+def test_joint_loader_visits_every_sample_once_in_single_task_batches(tmp_path):
+    module = MultiTaskDataModule(DEMO, tmp_path, {name: dict(num_samples=7) for name in DEMO_TASKS}, val_batch_size=3)
+    seen = []
+    for batch in module.joint_loader('test'):
+        seen.append((batch['task'], batch['x'].shape[0]))
+    assert [t for t, _ in seen] == ['demo_digits'] * 3 + ['demo_advection'] * 3 + ['demo_traffic'] * 3
+    assert [n for _, n in seen] == [3, 3, 1] * 3

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader
 
 from ..tasks import KNOWN_TASKS, TaskSpec
 from .base import ForecastDataset, PathLike
-from .multitask import MultiTaskDataset, TaskSamples, collate_task_batch
+from .multitask import MultiTaskDataset, TaskSamples, collate_task_batch, sequential_task_batches
 from .registry import build_dataset
 from .sampler import MultiTaskBatchSampler, Sampling
 
@@ -116,6 +116,12 @@ class MultiTaskDataModule(L.LightningDataModule):
     def _evaluation_loaders(self, split: str) -> list[DataLoader]:
         return [self._loader(TaskSamples(dataset, name), batch_size=self.val_batch_size, shuffle=False)
                 for name, dataset in self.build_split(split).items()]
+
+    def joint_loader(self, split: str, dataset: Optional[MultiTaskDataset] = None) -> DataLoader:
+        """One loader over every task's ``split`` data, task after task, batches never mixing tasks
+        (for frameworks that take a single evaluation loader, such as OpenSTL)."""
+        dataset = dataset or MultiTaskDataset(self.build_split(split))
+        return self._loader(dataset, batch_sampler=sequential_task_batches(dataset.sizes, self.val_batch_size))
 
     def val_dataloader(self) -> list[DataLoader]:
         return self._evaluation_loaders('val')

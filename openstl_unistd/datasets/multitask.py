@@ -44,6 +44,12 @@ class TaskSamples(Dataset):
         return {'x': x, 'y': y, 'task': self.task}
 
 
+def sequential_task_batches(sizes: Mapping[str, int], batch_size: int) -> list[list[tuple[str, int]]]:
+    """Every sample of every task once, task after task, in batches that never mix tasks."""
+    return [[(task, i) for i in range(start, min(start + batch_size, size))]
+            for task, size in sizes.items() for start in range(0, size, batch_size)]
+
+
 def collate_task_batch(samples: Sequence[dict]) -> dict:
     """Stack samples of one task: ``{'x': (B, T, C, H, W), 'y': (B, T', C, H, W), 'task': str}``."""
     tasks = {s['task'] for s in samples}

@@ -1,0 +1,15 @@
+# tau trained jointly (per-task ends, one shared translator) in OpenSTL; OpenSTL's Moving MNIST widths.
+method = 'multitask_tau'
+epoch = 90
+lr = 7e-4
+weight_decay = 1e-5
+warmup_epoch = 5
+warmup_lr = 1e-8
+min_lr = 1e-6
+clip_grad = 1.0
+hid_S = 64
+hid_T = 512
+N_S = 4
+N_T = 8
+alpha = 0.1
+tau = 0.1

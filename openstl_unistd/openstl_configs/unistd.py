@@ -1,0 +1,23 @@
+# UniSTD in OpenSTL (python -m openstl_unistd.openstl_train -m unistd ...): the paper's settings.
+method = 'unistd'
+epoch = 90
+lr = 7e-4
+weight_decay = 1e-5
+warmup_epoch = 5
+warmup_lr = 1e-8
+min_lr = 1e-6
+clip_grad = 1.0
+# model (openstl_unistd.models.UniSTD)
+backbone = 'clip'
+pretrained = True           # Hugging Face cache; or the path of a weights file
+backbone_kwargs = dict()
+hidden_channels = 64
+lora = dict(qkv_experts=6, proj_experts=2, max_rank=8, init_rank=4.5, alpha=1.0, gamma=1.0, top_k=None,
+            learn_rank=True)
+temporal = dict(hidden_ratio=6, experts=2)
+# rank search
+search_epochs = 10
+rank_lr = 0.05
+rank_momentum = 0.9
+rank_budget = None
+rank_budget_beta = 1.0
