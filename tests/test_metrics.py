@@ -124,3 +124,13 @@ def test_bad_metric_requests_are_named():
     metric = ForecastMetrics(['mse'])
     with pytest.raises(ValueError, match=r'must both be \(B, T, C, H, W\)'):
         metric.update(torch.zeros(2, 3, 1, 8, 8), torch.zeros(2, 3, 1, 8, 9))
+
+
+def test_contingency_equals_direct_counting_for_unsorted_thresholds():
+    g = torch.Generator().manual_seed(5)
+    pred = torch.randint(0, 256, (3, 40, 40), generator=g).float()
+    true = torch.randint(0, 256, (3, 40, 40), generator=g).float()
+    thresholds = (133, 16, 219, 74)
+    expected = [[int(((pred >= t) & (true >= t)).sum()), int(((pred < t) & (true >= t)).sum()),
+                 int(((pred >= t) & (true < t)).sum())] for t in thresholds]
+    assert contingency(pred, true, thresholds).tolist() == expected

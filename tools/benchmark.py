@@ -1,6 +1,13 @@
 """Benchmarks (figures for docs/performance.md, never pass/fail tests).
 
-    python tools/benchmark.py data [--workers 0 2 4] [--batch-size 16] [--samples 256]
+    python tools/benchmark.py train -c configs/unistd/multi10.py --tasks sevir human --compare --bf16
+    python tools/benchmark.py infer -c configs/unistd/multi10.py --tasks sevir --compare
+    python tools/benchmark.py adapters -c configs/unistd/multi10.py --tasks sevir human
+    python tools/benchmark.py ramoe [--tokens 576]
+    python tools/benchmark.py eval --tasks sevir
+    python tools/benchmark.py data [--workers 0 2 4]
+
+Every command prints a markdown table headed by the device, the versions and the command itself.
 """
 from __future__ import annotations
 
@@ -14,6 +21,121 @@ import torch
 
 from openstl_unistd.utils.cli import run_tool
 
+ROOT = Path(__file__).resolve().parents[1]
+BASELINES = [ROOT / 'configs' / '_base_' / 'models' / f'{name}.py' for name in ('simvp_v1', 'simvp_v2', 'tau', 'earthformer')]
+
+
+def device_of(args) -> torch.device:
+    return torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+
+
+def header(device: torch.device) -> str:
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else (platform.processor() or platform.machine())
+    return (f'device: {device.type} ({name}), {torch.get_num_threads()} CPU threads; torch {torch.__version__}; '
+            f"command: python tools/benchmark.py {' '.join(sys.argv[1:])}")
+
+
+def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
+    """Markdown table of ``rows`` with ``(key, title, format)`` columns."""
+    lines = ['| ' + ' | '.join(title for _, title, _ in columns) + ' |', '|' + '---|' * len(columns)]
+    for row in rows:
+        lines.append('| ' + ' | '.join(format(row[key], fmt) for key, _, fmt in columns) + ' |')
+    return '\n'.join(lines)
+
+
+def models(args) -> None:
+    from openstl_unistd.benchmarks.speed import compare_models
+    from openstl_unistd.utils.config import load_config
+
+    cfg = load_config(args.config, args.cfg_options)
+    tasks = args.tasks or list(cfg.tasks)
+    device = device_of(args)
+    others = (args.compare or BASELINES) if args.compare is not None else []
+    rows = compare_models(cfg, others, tasks, args.batch_size, device, args.command == 'train', args.bf16,
+                          not args.no_sdpa, args.compile, args.warmup, args.repeats)
+    print(header(device))
+    print(f"{args.command} step, batch {args.batch_size}, {'bf16 autocast' if args.bf16 else 'fp32'}, "
+          f"SDPA {'off' if args.no_sdpa else 'on'}, torch.compile {'on' if args.compile else 'off'}")
+    print(table(rows, [('task', 'task', ''), ('model', 'model', ''), ('step_ms', 'step ms', '.1f'),
+                       ('samples_per_s', 'samples/s', '.1f'), ('peak_mem_mb', 'peak MiB (CUDA alloc. / CPU RSS)', '.0f'),
+                       ('model_tflop', 'TFLOP/step', '.3f'), ('tflops', 'TFLOP/s', '.2f'), ('mfu', 'MFU', '.1%'),
+                       ('vs_first', 'time vs first', '.2f')]))
+
+
+def adapters(args) -> None:
+    from openstl_unistd.benchmarks.speed import backbone_step_seconds, set_fused_attention
+    from openstl_unistd.tasks import resolve_tasks
+    from openstl_unistd.utils.config import build_model, load_config
+
+    cfg = load_config(args.config, args.cfg_options)
+    device = device_of(args)
+    tasks = resolve_tasks(args.tasks or list(cfg.tasks))
+    rows = []
+    variants = {}
+    for label, overrides in (('frozen ViT blocks alone', dict(lora=False, temporal=False)),
+                             ('+ RA-MoE', dict(temporal=False)), ('+ RA-MoE + temporal', {})):
+        variant = dict(cfg)
+        variant['model'] = {**dict(cfg['model']), **overrides}
+        model = build_model(variant, tasks=tasks[:1], load_pretrained=False)
+        set_fused_attention(model, not args.no_sdpa)
+        variants[label] = model
+    for spec in tasks:
+        grid_h, grid_w = spec.token_grid
+        base = None
+        for label, model in variants.items():
+            seconds = backbone_step_seconds(model, grid_h * grid_w, args.batch_size, device, args.bf16,
+                                            args.warmup, args.repeats)
+            base = base or seconds
+            rows.append({'task': spec.name, 'tokens': grid_h * grid_w, 'variant': label, 'step_ms': seconds * 1e3,
+                         'overhead': seconds / base - 1})
+    print(header(device))
+    print(f"backbone training step (forward + backward), batch {args.batch_size}, "
+          f"{'bf16 autocast' if args.bf16 else 'fp32'}; target: RA-MoE + temporal ≤ +15%")
+    print(table(rows, [('task', 'task', ''), ('tokens', 'tokens', 'd'), ('variant', 'backbone', ''),
+                       ('step_ms', 'step ms', '.1f'), ('overhead', 'vs frozen alone', '+.1%')]))
+
+
+def ramoe(args) -> None:
+    from openstl_unistd.benchmarks.speed import median_seconds, ra_moe_variants
+
+    device = device_of(args)
+    x = torch.randn(args.batch_size, args.tokens, 768, device=device)
+    rows = []
+    for label, module in ra_moe_variants().items():
+        module = module.to(device)
+        with torch.no_grad():
+            seconds = median_seconds(lambda: module(x), device, args.warmup, args.repeats)
+        rows.append({'variant': label, 'ms': seconds * 1e3})
+    stacked = next(r['ms'] for r in rows if r['variant'] == 'stacked')
+    for row in rows:
+        row['vs_stacked'] = row['ms'] / stacked
+    print(header(device))
+    print(f'Q/K/V RA-MoE of one ViT-B block (3 × 6 experts, rank ≤ 8) on ({args.batch_size}, {args.tokens}, 768), forward')
+    print(table(rows, [('variant', 'computation', ''), ('ms', 'ms', '.3f'), ('vs_stacked', 'vs stacked', '.2f')]))
+
+
+def evaluation(args) -> None:
+    from openstl_unistd.benchmarks.speed import metric_frames_per_second, reference_ssim_frames_per_second
+    from openstl_unistd.tasks import PAPER_TASKS
+
+    device = device_of(args)
+    test_frames = {'sevir': 12144 * 12}
+    rows = []
+    for name in args.tasks or ['sevir']:
+        spec = PAPER_TASKS[name]
+        frame = (spec.channels, spec.height, spec.width)
+        metrics = [m for m in spec.metrics if m != 'nino'] + ['psnr', 'ssim']
+        rate = metric_frames_per_second(sorted(set(metrics)), frame, args.frames, device, args.repeats, std=255.0)
+        reference = reference_ssim_frames_per_second(frame)
+        total = test_frames.get(name, args.frames)
+        rows.append({'task': name, 'metrics': ', '.join(sorted(set(metrics))), 'frames_per_s': rate,
+                     'reference': reference, 'minutes': total / rate / 60, 'frames': total})
+    print(header(device))
+    print(f'metrics of {args.frames} frames per update (streaming ForecastMetrics) vs scikit-image SSIM frame by frame')
+    print(table(rows, [('task', 'task', ''), ('metrics', 'metrics', ''), ('frames_per_s', 'frames/s', '.0f'),
+                       ('reference', 'skimage SSIM frames/s', '.0f'), ('frames', 'test frames', 'd'),
+                       ('minutes', 'minutes for the test set', '.3g')]))
+
 
 def data(args) -> None:
     from openstl_unistd.benchmarks.data import FIXTURES, benchmark_loaders
@@ -21,24 +143,57 @@ def data(args) -> None:
     tasks = args.tasks or list(FIXTURES)
     with tempfile.TemporaryDirectory() as root:
         rows = benchmark_loaders(Path(root), tasks, args.workers, args.batch_size, args.samples)
-    print(f'loader throughput, samples/s (batch {args.batch_size}, {args.samples} samples; '
-          f'{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__})')
-    header = ['task', 'sample (T, C, H, W)'] + [f'workers={w}' for w in args.workers]
-    print(' | '.join(header))
-    print(' | '.join('---' for _ in header))
+    print(header(torch.device('cpu')))
+    print(f'loader throughput, samples/s (batch {args.batch_size}, {args.samples} samples)')
     for row in rows:
-        print(' | '.join([row['task'], str(row['sample_shape'])] + [f"{row[f'workers={w}']:.0f}" for w in args.workers]))
+        row['shape'] = str(row['sample_shape'])
+    print(table(rows, [('task', 'task', ''), ('shape', 'sample (T, C, H, W)', '')]
+                + [(f'workers={w}', f'workers={w}', '.0f') for w in args.workers]))
 
 
 def main(argv=None) -> int:
+    from mmengine.config import DictAction
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest='command', required=True)
-    loader = commands.add_parser('data', help='samples per second of every paper loader on real-format fixtures')
-    loader.add_argument('--tasks', nargs='+', help='paper tasks to time (default: all ten)')
-    loader.add_argument('--workers', nargs='+', type=int, default=[0, 2], help='DataLoader worker counts')
-    loader.add_argument('--batch-size', type=int, default=16)
-    loader.add_argument('--samples', type=int, default=256, help='samples timed per measurement')
-    loader.set_defaults(run=data)
+
+    def common(sub, config=True):
+        if config:
+            sub.add_argument('-c', '--config', required=True)
+            sub.add_argument('--cfg-options', nargs='+', action=DictAction, default=None)
+        sub.add_argument('--tasks', nargs='+', help='tasks to time (default: the config\'s)')
+        sub.add_argument('--batch-size', type=int, default=16)
+        sub.add_argument('--device', help="'cuda' or 'cpu' (default: cuda when available)")
+        sub.add_argument('--bf16', action='store_true', help='bf16 autocast')
+        sub.add_argument('--warmup', type=int, default=3)
+        sub.add_argument('--repeats', type=int, default=10)
+
+    for name in ('train', 'infer'):
+        sub = commands.add_parser(name, help=f'{name} step of the config\'s model (and of baselines with --compare)')
+        common(sub)
+        sub.add_argument('--compare', nargs='*', default=None, metavar='MODEL_CONFIG',
+                         help='also time these model configs (default: the four baselines)')
+        sub.add_argument('--no-sdpa', action='store_true', help='timm attention without scaled_dot_product_attention')
+        sub.add_argument('--compile', action='store_true', help='torch.compile the models')
+        sub.set_defaults(run=models)
+    sub = commands.add_parser('adapters', help='backbone step with and without RA-MoE and temporal modules')
+    common(sub)
+    sub.add_argument('--no-sdpa', action='store_true')
+    sub.set_defaults(run=adapters)
+    sub = commands.add_parser('ramoe', help='RA-MoE adapter: per-expert loop vs stacked vs frozen ranks')
+    common(sub, config=False)
+    sub.add_argument('--tokens', type=int, default=576)
+    sub.set_defaults(run=ramoe)
+    sub = commands.add_parser('eval', help='metric throughput and the time of a whole test set')
+    common(sub, config=False)
+    sub.add_argument('--frames', type=int, default=48, help='frames per metric update')
+    sub.set_defaults(run=evaluation)
+    sub = commands.add_parser('data', help='samples per second of every paper loader on real-format fixtures')
+    sub.add_argument('--tasks', nargs='+')
+    sub.add_argument('--workers', nargs='+', type=int, default=[0, 2])
+    sub.add_argument('--batch-size', type=int, default=16)
+    sub.add_argument('--samples', type=int, default=256)
+    sub.set_defaults(run=data)
     args = parser.parse_args(argv)
     args.run(args)
     return 0

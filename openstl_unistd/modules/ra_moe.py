@@ -123,7 +123,15 @@ class RAMoELoRA(nn.Module):
             gate = gate / gate.sum(dim=-1, keepdim=True)
         return gate
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, base: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``x (B, N, in_features)`` → the adapter output ``(B, N, groups · out_features)``, added in
+        place to ``base`` when given (the wrapped layer's fresh output, which its backward does not need).
+
+        Two matrix products: ``x A`` for every expert of every group at once, then the scaled hidden
+        features times B arranged block-diagonally (group ``g``'s rows feed only its output slice), so
+        the result is laid out as the fused layer's output with no permute; with ``base`` the second
+        product accumulates into it (one in-place ``addmm``, no copy of the output).
+        """
         if x.dim() != 3 or x.shape[-1] != self.in_features:
             raise ValueError(
                 f'RA-MoE expects (B, N, {self.in_features}) inputs, got {tuple(x.shape)}')
@@ -138,10 +146,36 @@ class RAMoELoRA(nn.Module):
             weight_b = torch.take_along_dim(weight_b, index[..., None], dim=1)
             coef = torch.take_along_dim(coef, index[None], dim=2) * self._active_valid
         hidden = F.linear(x, weight_a.reshape(-1, self.in_features))
-        hidden = hidden * coef.reshape(batch, 1, -1).to(hidden.dtype)
-        hidden = hidden.view(batch, tokens, self.groups, -1)
-        out = torch.einsum('bngk,gkd->bngd', hidden, weight_b.to(hidden.dtype))
-        return self.alpha * out.reshape(batch, tokens, self.groups * self.out_features)
+        hidden = (hidden * coef.reshape(batch, 1, -1).to(hidden.dtype)).reshape(batch * tokens, -1)
+        blocks = (self.alpha * weight_b).to(hidden.dtype)
+        weight_b = blocks[0] if self.groups == 1 else torch.block_diag(*blocks.unbind(0))
+        width = self.groups * self.out_features
+        if base is None:
+            return torch.mm(hidden, weight_b).view(batch, tokens, width)
+        return base.reshape(batch * tokens, width).addmm_(hidden, weight_b).view(batch, tokens, width)
+
+    def static_gates(self) -> Optional[torch.Tensor]:
+        """``(groups, num_experts)`` expert weights if they do not depend on the input, else ``None``.
+
+        Routing is input-independent with one expert per group, or while the router is all zero
+        (uniform weights, e.g. untrained); only then can the adapter be merged into a weight matrix.
+        """
+        if self.num_experts > 1 and bool(self.router.weight.detach().ne(0).any()):
+            return None
+        probe = torch.zeros(1, 1, self.in_features, device=self.lora_A.device, dtype=self.lora_A.dtype)
+        return self.routing_weights(probe)[0]
+
+    @torch.no_grad()
+    def delta_weight(self) -> torch.Tensor:
+        """``(groups · out_features, in_features)``: the adapter as one ``nn.Linear`` weight (static routing only)."""
+        gates = self.static_gates()
+        if gates is None:
+            raise ValueError('the adapter routes each input differently; it cannot be merged into one weight')
+        columns = self.num_experts * self.max_rank
+        coef = (gates[..., None] * self.rank_mask()).reshape(self.groups, columns, 1)
+        weight_a = self.lora_A.view(self.groups, columns, self.in_features)
+        delta = torch.einsum('gkd,gki->gdi', self.lora_B, coef * weight_a)
+        return self.alpha * delta.reshape(self.groups * self.out_features, self.in_features)
 
     @torch.no_grad()
     def clamp_ranks_(self) -> None:

@@ -20,14 +20,24 @@ NINO_WINDOW = 3
 
 
 def contingency(pred: torch.Tensor, true: torch.Tensor, thresholds: Sequence[float]) -> torch.Tensor:
-    """``(len(thresholds), 3)`` counts of hits, misses and false alarms over all values given."""
-    levels = torch.as_tensor(thresholds, dtype=pred.dtype, device=pred.device).view(-1, 1)
-    p = pred.reshape(1, -1) >= levels
-    t = true.reshape(1, -1) >= levels
-    hits = (p & t).sum(dim=1)
-    misses = (~p & t).sum(dim=1)
-    false_alarms = (p & ~t).sum(dim=1)
-    return torch.stack([hits, misses, false_alarms], dim=1)
+    """``(len(thresholds), 3)`` counts of hits, misses and false alarms over all values given.
+
+    One pass over the data: each value's bin among the sorted thresholds (how many it reaches),
+    a joint histogram of prediction and target bins, and its suffix sums, from which every
+    threshold's counts follow (an event at threshold k is a bin above k).
+    """
+    levels, order = torch.sort(torch.as_tensor(thresholds, dtype=pred.dtype, device=pred.device))
+    count = len(levels) + 1
+    pred_bin = torch.bucketize(pred.reshape(-1), levels, right=True)
+    true_bin = torch.bucketize(true.reshape(-1), levels, right=True)
+    joint = torch.bincount(pred_bin * count + true_bin, minlength=count * count).view(count, count)
+    suffix = joint.flip(0, 1).cumsum(0).cumsum(1).flip(0, 1)  # suffix[i, j] = Σ_{p ≥ i, t ≥ j} joint
+    above = torch.arange(1, count, device=pred.device)
+    hits = suffix[above, above]
+    misses = suffix[0, above] - hits
+    false_alarms = suffix[above, 0] - hits
+    counts = torch.stack([hits, misses, false_alarms], dim=1)
+    return counts[torch.argsort(order)]
 
 
 def nino34_index(sst: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,87 @@
+"""tools/benchmark.py runs on the CPU with a tiny config (a smoke test of its tables, not a timing)."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tables(output: str) -> list[list[list[str]]]:
+    """The markdown tables of ``output`` as rows of cells (header first, separator dropped)."""
+    found, current = [], []
+    for line in output.splitlines():
+        if line.startswith('|'):
+            if not line.startswith('|---'):
+                current.append([cell.strip() for cell in line.strip('|').split('|')])
+        elif current:
+            found.append(current)
+            current = []
+    if current:
+        found.append(current)
+    return found
+
+
+def run(*arguments) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / 'tools/benchmark.py'), *arguments, '--device', 'cpu'],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith('device: cpu') and 'command: python tools/benchmark.py' in result.stdout
+    return result.stdout
+
+
+def numbers(row: list[str], first: int) -> list[float]:
+    return [float(cell.rstrip('%')) for cell in row[first:]]
+
+
+def test_train_table_compares_models_with_positive_figures():
+    out = run('train', '-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--cfg-options', 'tasks=[taxibj,enso]',
+              '--compare', str(ROOT / 'configs/baselines/demo_tau.py'), '--batch-size', '2', '--warmup', '1',
+              '--repeats', '2')
+    (table,) = tables(out)
+    assert table[0] == ['task', 'model', 'step ms', 'samples/s', 'peak MiB (CUDA alloc. / CPU RSS)', 'TFLOP/step',
+                        'TFLOP/s', 'MFU', 'time vs first']
+    assert [row[:2] for row in table[1:]] == [['taxibj', 'UniSTD'], ['enso', 'UniSTD'], ['taxibj', 'demo_tau'],
+                                             ['enso', 'demo_tau']]
+    for row in table[1:]:
+        assert all(value > 0 for value in numbers(row, 2)), row
+    assert all(float(row[-1]) == 1.0 for row in table[1:3])
+
+
+def test_adapter_ramoe_and_eval_tables():
+    (adapters,) = tables(run('adapters', '-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--tasks', 'taxibj',
+                             '--batch-size', '2', '--warmup', '1', '--repeats', '1'))
+    assert [row[2] for row in adapters[1:]] == ['frozen ViT blocks alone', '+ RA-MoE', '+ RA-MoE + temporal']
+    assert float(adapters[1][3]) > 0 and adapters[1][4] == '+0.0%'
+    (ramoe,) = tables(run('ramoe', '--batch-size', '1', '--tokens', '64', '--warmup', '1', '--repeats', '1'))
+    assert [row[0] for row in ramoe[1:]][:2] == ['per-expert loop', 'stacked'] and all(float(r[1]) > 0 for r in ramoe[1:])
+    (evaluation,) = tables(run('eval', '--tasks', 'taxibj', '--frames', '8', '--repeats', '1'))
+    assert evaluation[0][0] == 'task' and all(value > 0 for value in numbers(evaluation[1], 2))
+
+
+def test_grouped_convolution_backward_is_counted_once_per_gradient():
+    import torch
+    from torch import nn
+
+    from openstl_unistd.benchmarks.speed import step_flops
+    from openstl_unistd.models.base import MultiTaskModel
+
+    class Depthwise(MultiTaskModel):
+        def __init__(self):
+            super().__init__(['taxibj'])
+            self.first = nn.Conv2d(2, 64, 3, padding=1)
+            self.depthwise = nn.Conv2d(64, 64, 7, padding=3, groups=64)
+            self.last = nn.Conv2d(64, 2, 1)
+
+        def forward(self, x, task):
+            b, t = x.shape[:2]
+            return self.last(self.depthwise(self.first(x.flatten(0, 1)))).view(b, t, 2, 32, 32)
+
+    with torch.device('meta'):
+        model = Depthwise()
+    frames = 2 * 4
+    first = 2 * frames * 32 * 32 * 64 * 2 * 9
+    depthwise = 2 * frames * 32 * 32 * 64 * 1 * 49
+    last = 2 * frames * 32 * 32 * 2 * 64
+    assert step_flops(model, 'taxibj', 2, train=False) == first + depthwise + last
+    # backward: every layer's weight gradient, and input gradients for all but the first layer
+    assert step_flops(model, 'taxibj', 2, train=True) == 2 * first + 3 * depthwise + 3 * last
