@@ -47,6 +47,12 @@ def test_train_table_compares_models_with_positive_figures():
     assert all(float(row[-1]) == 1.0 for row in table[1:3])
 
 
+def test_infer_table_has_positive_figures():
+    (table,) = tables(run('infer', '-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--cfg-options', 'tasks=[enso]',
+                          '--batch-size', '2', '--warmup', '1', '--repeats', '1'))
+    assert [row[:2] for row in table[1:]] == [['enso', 'UniSTD']] and all(v > 0 for v in numbers(table[1], 2))
+
+
 def test_adapter_ramoe_and_eval_tables():
     (adapters,) = tables(run('adapters', '-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--tasks', 'taxibj',
                              '--batch-size', '2', '--warmup', '1', '--repeats', '1'))
