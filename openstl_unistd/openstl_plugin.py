@@ -43,9 +43,8 @@ SINGLE_TASK_DATASETS = ('cityscapes', 'traffic4cast', 'sevir', 'enso')
 
 DATASET_NAMES = tuple(TASK_SETS) + SINGLE_TASK_DATASETS
 
-OPENSTL_TASK_DEPTH = {'mmnist': 3, 'mfmnist': 3, 'mmnist_cifar': 3, 'taxibj': 2, 'human': 4, 'bair': 2, 'kth': 3,
-                      'kth20': 3, 'kth40': 3, 'kitticaltech': 3}
-"""UniSTD encoder depth for OpenSTL's own datasets (the paper's where the task is a paper task)."""
+OPENSTL_TASK_DEPTH = {'mfmnist': 3, 'mmnist_cifar': 3, 'kth20': 3, 'kth40': 3, 'kitticaltech': 3}
+"""UniSTD encoder depth for OpenSTL datasets that are not among our tasks (ours use their own)."""
 
 METRICS = ('mse', 'mae', 'rmse', 'psnr', 'ssim', 'snr')
 """OpenSTL metric names our metrics compute (LPIPS is left out)."""
@@ -72,14 +71,20 @@ def _openstl():
 # ---- tasks and models from OpenSTL's hyper-parameter dict ------------------------------------------
 
 def tasks_for(dataname: str, args: Mapping) -> list[TaskSpec]:
-    """The tasks of an OpenSTL dataset name: one of our sets, one of our tasks, or OpenSTL's own dataset."""
+    """The tasks of an OpenSTL dataset name: one of our task sets, or one task shaped as OpenSTL gives it.
+
+    A single task takes T, T' and (C, H, W) from OpenSTL's arguments (OpenSTL's ``kth`` is 10 → 20
+    where our paper task is 10 → 10); its encoder depth and metrics are our task's when the name is
+    one of ours, else the depth that brings the longer side to at most 16 tokens.
+    """
     if dataname in TASK_SETS:
         return resolve_tasks(TASK_SETS[dataname])
-    if dataname in KNOWN_TASKS:
-        return resolve_tasks([dataname])
     t, c, h, w = (int(v) for v in args['in_shape'])
-    depth = OPENSTL_TASK_DEPTH.get(dataname, max(1, math.ceil(math.log2(max(h, w) / 16))))
-    metrics = tuple(m for m in args.get('metrics', METRICS) if m in METRICS) or METRICS[:2]
+    known = KNOWN_TASKS.get(dataname)
+    depth = known.encoder_depth if known else OPENSTL_TASK_DEPTH.get(
+        dataname, max(1, math.ceil(math.log2(max(h, w) / 16))))
+    metrics = known.metrics if known else (tuple(m for m in args.get('metrics', METRICS) if m in METRICS)
+                                           or METRICS[:2])
     return resolve_tasks([dict(name=dataname, input_frames=int(args['pre_seq_length']),
                                output_frames=int(args['aft_seq_length']), channels=c, height=h, width=w,
                                encoder_depth=depth, metrics=metrics)])

@@ -156,3 +156,18 @@ def test_openstl_trains_our_multitask_baselines(tmp_path, method, settings):
     assert result.returncode == 0, result.stderr[-3000:]
     log = next((tmp_path / 'work' / method).glob('*.log')).read_text()
     assert 'demo_advection: mse:' in log
+
+
+def test_single_openstl_tasks_take_openstl_shapes_and_our_depth():
+    from openstl_unistd.openstl_plugin import tasks_for
+
+    (kth,) = tasks_for('kth', dict(in_shape=[10, 1, 128, 128], pre_seq_length=10, aft_seq_length=20,
+                                   metrics=['mse', 'mae', 'ssim', 'psnr', 'lpips']))
+    assert (kth.input_frames, kth.output_frames, kth.encoder_depth) == (10, 20, 3)
+    assert 'lpips' not in kth.metrics
+    (sevir,) = tasks_for('sevir', dict(in_shape=[13, 1, 384, 384], pre_seq_length=13, aft_seq_length=12))
+    assert sevir.encoder_depth == 4 and 'csi' in sevir.metrics
+    (other,) = tasks_for('weather', dict(in_shape=[12, 1, 32, 64], pre_seq_length=12, aft_seq_length=12,
+                                         metrics=['mse', 'rmse', 'mae']))
+    assert other.encoder_depth == 2 and other.metrics == ('mse', 'rmse', 'mae')
+    assert [t.name for t in tasks_for('multi3', {})] == ['kitti', 'traffic4cast', 'kth']

@@ -221,16 +221,10 @@ def reference_ssim_frames_per_second(frame_shape: tuple[int, int, int], frames: 
 def compare_models(cfg, model_configs, tasks, batch_size: int, device: torch.device, train: bool, bf16: bool,
                    sdpa: bool, compile_model: bool, warmup: int, repeats: int) -> list[dict]:
     """:func:`measure` for ``cfg``'s model and each model config, every task; rows with a ratio to the first."""
-    from pathlib import Path
+    from ..utils.analysis import build_structure, config_with_model
+    from ..utils.config import build_model
 
-    from ..utils.analysis import build_structure
-    from ..utils.config import build_model, load_config
-
-    named = [(cfg['model']['type'], cfg)]
-    for path in model_configs:
-        merged = dict(cfg)
-        merged['model'] = load_config(path)['model']
-        named.append((Path(path).stem, merged))
+    named = [(cfg['model']['type'], cfg)] + [config_with_model(cfg, path) for path in model_configs]
     peak = measured_peak_flops(device, bf16)
     rows = []
     for name, model_cfg in named:

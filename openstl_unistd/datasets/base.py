@@ -88,7 +88,3 @@ class ForecastDataset(Dataset):
     def denormalize(self, values):
         """Model-range values → the file's physical values."""
         return values * self.std + self.mean
-
-    def normalize(self, values):
-        """Physical values → model range."""
-        return (values - self.mean) / self.std

@@ -105,11 +105,6 @@ class MultiTaskBatchSampler(Sampler[list[tuple[str, int]]]):
             self._permutations[key] = rng.permutation(int(self.sizes[task]))
         return self._permutations[key]
 
-    def task_at(self, epoch: int, step: int) -> str:
-        """The task drawn at ``step`` of ``epoch`` (the same on every rank)."""
-        self._plan(epoch)
-        return self.tasks[int(self._task_of_step[step])]
-
     def batch(self, epoch: int, step: int) -> list[tuple[str, int]]:
         """This rank's batch at ``step`` of ``epoch``."""
         self._plan(epoch)

@@ -13,6 +13,17 @@ BASELINE_MODELS = ('simvp_v1', 'simvp_v2', 'tau', 'earthformer')
 """Baseline model configs under ``configs/_base_/models/`` that ``--compare`` uses by default."""
 
 
+def config_with_model(cfg: Mapping, model_config: str | Path) -> tuple[str, dict]:
+    """``(name, cfg)``: ``cfg`` with its ``model`` (and ``method``) taken from another config file, named
+    after that file; how baselines are compared at the same tasks."""
+    other = load_config(model_config)
+    merged = dict(cfg)
+    merged['model'] = other['model']
+    if 'method' in other:
+        merged['method'] = other['method']
+    return Path(model_config).stem, merged
+
+
 def build_structure(cfg: Mapping) -> torch.nn.Module:
     """The config's model on the ``meta`` device: right shapes and counts, no memory, no weights."""
     with torch.device('meta'):
@@ -77,12 +88,9 @@ def comparison_report(cfg: Mapping, model_configs: Sequence[str | Path], flops: 
     """Trainable parameters (paper Table 7) and per-task G-MACs (Table 9) of ``cfg``'s model and of the
     models of ``model_configs`` (files holding a ``model`` dict), all built for ``cfg``'s tasks."""
     tasks = build_tasks(cfg)
-    models = {cfg['model']['type'] if cfg['model']['type'] != 'UniSTD' else 'UniSTD': build_structure(cfg)}
+    models = {cfg['model']['type']: build_structure(cfg)}
     for path in model_configs:
-        other = load_config(path)
-        name = Path(path).stem
-        merged = dict(cfg)
-        merged['model'] = other['model']
+        name, merged = config_with_model(cfg, path)
         models[name] = build_structure(merged)
     names = ', '.join(t.name for t in tasks)
     lines = [f'trainable parameters for the tasks {names} (paper Table 7)', '']
