@@ -152,7 +152,8 @@ class OpenSTLMethodMixin:
     def normalization(self, task: str) -> tuple[float, float]:
         """Per-task map of our datasets; OpenSTL's own datasets give one scalar mean/std (0/1 for images)."""
         dataset = self.trainer.datamodule.test_loader.dataset
-        source = getattr(dataset, 'datasets', {}).get(task) or getattr(dataset, 'source', None)
+        per_task = getattr(dataset, 'datasets', None)
+        source = per_task[task] if per_task is not None else getattr(dataset, 'source', None)
         if source is not None:
             return float(source.mean), float(source.std)
         mean, std = self.openstl_normalization
