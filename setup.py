@@ -31,7 +31,7 @@ setup(
         'pillow',
         'scikit-image',
         'scikit-learn',
-        'tfrecord',
+        'tfrecord>=1.14.6',
         'xarray',
         'matplotlib',
         'tensorboard',

@@ -6,15 +6,21 @@
     python tools/benchmark.py ramoe [--tokens 576]
     python tools/benchmark.py eval --tasks sevir
     python tools/benchmark.py data [--workers 0 2 4]
+    python tools/benchmark.py suite [--out performance-gpu.md]     # all of the above, one markdown document
 
 Every command prints a markdown table headed by the device, the versions and the command itself.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import io
 import platform
 import sys
 import tempfile
+import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -151,6 +157,82 @@ def data(args) -> None:
                 + [(f'workers={w}', f'workers={w}', '.0f') for w in args.workers]))
 
 
+SUITE = [
+    ('Training step, UniSTD vs the baselines', ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human',
+                                                 '--batch-size', '16', '--bf16', '--compare']),
+    ('Inference step, every paper task', ['infer', '-c', 'configs/unistd/multi10.py', '--batch-size', '16', '--bf16',
+                                          '--compare']),
+    ('Adapter overhead on the frozen blocks', ['adapters', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human',
+                                               '--batch-size', '16', '--bf16']),
+    ('RA-MoE fast path', ['ramoe', '--batch-size', '16', '--bf16']),
+    ('Evaluation metrics', ['eval', '--tasks', 'sevir', '--frames', '192']),
+    ('Training step with torch.compile, UniSTD vs TAU', ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir',
+                                                          'human', '--batch-size', '16', '--bf16', '--compile',
+                                                          '--compare', str(BASELINES[2])]),
+    ('Data loaders', ['data', '--workers', '0', '4', '8']),
+]
+"""The GPU measurements of docs/performance.md, in the order they are run (cheap and essential first)."""
+
+QUICK = {'--batch-size': '1', '--frames': '4'}
+"""``suite --quick``: the same commands at toy sizes (a CPU check that every part runs)."""
+
+
+def quick_argv(argv: list[str]) -> list[str]:
+    out = [QUICK.get(prev, arg) if prev in QUICK else arg for prev, arg in zip([''] + argv, argv)]
+    if out[0] == 'data':
+        return out + ['--samples', '16', '--tasks', 'taxibj']
+    out = [a for a in out if a != '--bf16']
+    if out[0] in ('train', 'infer', 'adapters'):
+        if out[-1] == '--compare':
+            out.append(str(BASELINES[2]))
+        out = out + ['--warmup', '0', '--repeats', '1']
+        if '--tasks' not in out:
+            out += ['--tasks', 'human']
+        else:
+            i = out.index('--tasks')
+            out = out[:i + 1] + ['human'] + [a for a in out[i + 1:] if a not in ('sevir', 'human')]
+    elif out[0] in ('ramoe', 'eval'):
+        out = out + ['--warmup', '0', '--repeats', '1'] if out[0] == 'ramoe' else out + ['--repeats', '1']
+    return out
+
+
+def suite(args) -> None:
+    """Every measurement of ``SUITE`` in one process; one markdown document on stdout (and in ``--out``)."""
+    import lightning
+    import timm
+
+    device = device_of(args)
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else (platform.processor() or platform.machine())
+    parts = [f'## Measured on {name}, {datetime.date.today().isoformat()}', '',
+             f'torch {torch.__version__} (CUDA {torch.version.cuda}), timm {timm.__version__}, '
+             f'lightning {lightning.__version__}, Python {platform.python_version()}; '
+             f'command: `python tools/benchmark.py {" ".join(sys.argv[1:])}`', '']
+    start = time.perf_counter()
+    for title, argv in SUITE:
+        argv = quick_argv(list(argv)) if args.quick else list(argv)
+        if args.device and argv[0] != 'data':
+            argv += ['--device', args.device]
+        buffer = io.StringIO()
+        began = time.perf_counter()
+        try:
+            with contextlib.redirect_stdout(buffer):
+                main(argv)
+            body = buffer.getvalue().rstrip()
+        except Exception:
+            body = buffer.getvalue() + '\nFAILED:\n' + traceback.format_exc(limit=3)
+        finally:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        parts += [f'### {title} ({time.perf_counter() - began:.0f} s)', '', body, '']
+        print('\n'.join(parts[-4:]), flush=True)
+        if args.out:
+            Path(args.out).write_text('\n'.join(parts) + '\n')
+    parts.append(f'Whole suite: {time.perf_counter() - start:.0f} s.')
+    print(parts[-1])
+    if args.out:
+        Path(args.out).write_text('\n'.join(parts) + '\n')
+
+
 def main(argv=None) -> int:
     from mmengine.config import DictAction
 
@@ -194,6 +276,11 @@ def main(argv=None) -> int:
     sub.add_argument('--batch-size', type=int, default=16)
     sub.add_argument('--samples', type=int, default=256)
     sub.set_defaults(run=data)
+    sub = commands.add_parser('suite', help='every GPU measurement of docs/performance.md, one markdown document')
+    sub.add_argument('--out', help='also write the document to this file')
+    sub.add_argument('--device', help="'cuda' or 'cpu' (default: cuda when available)")
+    sub.add_argument('--quick', action='store_true', help='toy sizes: check on the CPU that every part runs')
+    sub.set_defaults(run=suite)
     args = parser.parse_args(argv)
     args.run(args)
     return 0
