@@ -320,7 +320,7 @@ def make_display_method_info(original):
     def display_method_info(self, args):
         if args.method not in _method_names():
             return original(self, args)
-        from .utils.parameters import count_parameters
+        from .models.parameters import count_parameters
 
         count = count_parameters(self.method.model)
         info = (f'{self.method.model!r}\ntasks: {self.method.task_names}\n'

@@ -9,7 +9,7 @@ import pytest
 from openstl_unistd.tasks import resolve_tasks
 from openstl_unistd.utils.analysis import build_structure, model_report
 from openstl_unistd.utils.config import build_model, load_config
-from openstl_unistd.utils.parameters import count_parameters
+from openstl_unistd.models.parameters import count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts)

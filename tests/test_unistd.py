@@ -7,7 +7,7 @@ from openstl_unistd.models import UniSTD
 from openstl_unistd.modules.lora_injection import RAMoELinear
 from openstl_unistd.modules.ra_moe import RAMoELoRA
 from openstl_unistd.tasks import PAPER_TASKS
-from openstl_unistd.utils.parameters import count_parameters
+from openstl_unistd.models.parameters import count_parameters
 
 from .test_tasks import METHOD_TABLE
 

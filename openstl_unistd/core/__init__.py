@@ -1,1 +1,1 @@
-"""Metrics, optimizers and schedules."""
+"""Metrics, losses, schedules and figures: tensor-level tools that methods and tools share."""

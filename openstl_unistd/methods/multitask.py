@@ -230,7 +230,7 @@ class MultiTaskTraining:
 
     def write_artifacts(self, save_dir: Path) -> None:
         """``saved/<task>/{inputs,trues,preds}.npy`` and ``figures/<task>.png`` under ``save_dir``."""
-        from ..utils.visualization import save_prediction_grid
+        from ..core.visualization import save_prediction_grid
 
         for task in self.task_names:
             arrays = self.saved_arrays(task)

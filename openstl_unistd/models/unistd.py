@@ -16,7 +16,7 @@ from ..modules.task_decoder import TaskDecoder
 from ..modules.task_encoder import TaskEncoder
 from ..modules.temporal import TemporalModule
 from ..tasks import TaskLike
-from ..utils.parameters import ParameterCount
+from .parameters import ParameterCount
 from .base import MultiTaskModel
 
 PAPER_LORA = dict(qkv_experts=6, proj_experts=2, max_rank=8, init_rank=4.5, alpha=1.0, gamma=1.0,

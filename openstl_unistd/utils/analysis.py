@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import torch
 
 from .config import build_model, build_tasks, load_config
-from .parameters import count_parameters
+from ..models.parameters import count_parameters
 
 BASELINE_MODELS = ('simvp_v1', 'simvp_v2', 'tau', 'earthformer')
 """Baseline model configs under ``configs/_base_/models/`` that ``--compare`` uses by default."""

@@ -63,7 +63,7 @@ def _write_results(work_dir: Path, method) -> None:
 
 def _save_rank_figure(model, work_dir: Path) -> None:
     if hasattr(model, 'rank_table'):
-        from .visualization import save_rank_heatmap
+        from ..core.visualization import save_rank_heatmap
 
         save_rank_heatmap(model.rank_table().numpy(), model.RANK_COLUMNS, work_dir / 'figures' / 'ranks.png')
 

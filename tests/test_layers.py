@@ -1,0 +1,64 @@
+"""The house's layers import only downward (ARCHITECTURE.md): a static check over every module."""
+import ast
+from pathlib import Path
+
+import openstl_unistd
+
+PACKAGE = Path(openstl_unistd.__file__).parent
+
+LAYERS = {
+    'tasks': 0, 'core': 1, 'modules': 2, 'models': 3, 'datasets': 3, 'methods': 4, 'utils': 5, 'benchmarks': 6,
+    'openstl_plugin': 6, 'openstl_configs': 7, 'openstl_train': 7, '__init__': 8,
+}
+"""Rank of each top-level part of the package: a part may import parts of lower rank (or itself)."""
+
+
+def part_of(module: str) -> str:
+    return module.split('.')[1] if module.count('.') else '__init__'
+
+
+def imported_parts(source: str, package: list[str]) -> set[str]:
+    """Top-level parts of ``openstl_unistd`` that ``source``, a module of ``package`` (e.g.
+    ``['openstl_unistd', 'models']``), imports, absolutely or relatively."""
+    parts = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1] if node.level > 1 else package
+                target = base + (node.module.split('.') if node.module else [])
+                names = [target + [alias.name] for alias in node.names] if len(target) == 1 else [target]
+            elif node.module and node.module.split('.')[0] == 'openstl_unistd':
+                names = [node.module.split('.')]
+            else:
+                continue
+            parts.update(name[1] if len(name) > 1 else '__init__' for name in names)
+        elif isinstance(node, ast.Import):
+            parts.update(alias.name.split('.')[1] for alias in node.names
+                         if alias.name.startswith('openstl_unistd.'))
+    return {p.removesuffix('.py') for p in parts}
+
+
+def test_every_part_has_a_layer():
+    parts = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir() if not p.name.startswith(('_', '.')) or
+             p.name == '__init__.py'}
+    assert parts - {'__pycache__'} <= set(LAYERS)
+
+
+def test_imports_only_go_down():
+    wrong = []
+    for path in sorted(PACKAGE.rglob('*.py')):
+        own = path.relative_to(PACKAGE).parts[0].removesuffix('.py')
+        package = list(path.relative_to(PACKAGE.parent).parts[:-1])
+        for part in imported_parts(path.read_text(), package):
+            if part != own and part in LAYERS and LAYERS[part] >= LAYERS[own]:
+                wrong.append(f'{path.relative_to(PACKAGE)} imports {part}')
+    assert not wrong, wrong
+
+
+def test_the_check_sees_every_form_of_import():
+    models = ['openstl_unistd', 'models']
+    assert imported_parts('from ..utils.config import build_model\n', models) == {'utils'}
+    assert imported_parts('from .. import tasks\n', models) == {'tasks'}
+    assert imported_parts('from .base import MultiTaskModel\n', models) == {'models'}
+    assert imported_parts('import openstl_unistd.methods.unistd\n', models) == {'methods'}
+    assert imported_parts('from openstl_unistd.core.metrics import ForecastMetrics\n', models) == {'core'}
