@@ -100,12 +100,12 @@ def build_plugin_model(method: str, tasks: list[TaskSpec], args: Mapping) -> tor
 
     if method == 'unistd':
         return UniSTD(tasks, **_options(args, 'backbone', 'pretrained', 'backbone_kwargs', 'hidden_channels', 'lora',
-                                        'temporal'))
+                                        'temporal', 'inner_channels', 'skip', 'decode'))
     if method in ('multitask_simvp', 'multitask_tau'):
         kind = 'tau' if method == 'multitask_tau' else (args.get('model_type') or 'gsta')
         return MultiTaskSimVP(tasks, model_type=kind, **_options(
             args, 'hid_S', 'hid_T', 'N_S', 'N_T', 'frames', 'mlp_ratio', 'drop', 'drop_path', 'spatio_kernel_enc',
-            'spatio_kernel_dec', 'spatial_depths'))
+            'spatio_kernel_dec', 'spatial_depths', 'decode'))
     return MultiTaskEarthformer(tasks, **dict(args.get('earthformer') or {}))
 
 

@@ -51,7 +51,10 @@ def test_shared_translator_and_per_task_ends():
     assert model.frames == 12
     assert isinstance(model.to_translator['enso'], torch.nn.Identity)       # T = frames
     assert model.to_translator['taxibj'].in_channels == 4 * 8                # T = 4 → 12 frames
-    assert model.from_translator['enso'].out_channels == 14 * 8             # 12 → T' = 14
+    assert isinstance(model.from_translator['enso'], torch.nn.Identity)     # rollout: 12 → 12, twice
+    assert model.from_translator['taxibj'].out_channels == 4 * 8             # 12 frames → T = 4
+    direct = MultiTaskSimVP(['taxibj', 'enso', 'kth'], model_type='gsta', decode='direct', **TINY)
+    assert direct.from_translator['enso'].out_channels == 14 * 8            # 12 → T' = 14 in one pass
     assert model.translator is not None and len(model.encoders) == 3
 
 

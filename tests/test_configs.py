@@ -1,4 +1,5 @@
 """Every config loads and builds; tools/analyze.py reports what the model really has."""
+import json
 import runpy
 import subprocess
 import sys
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from openstl_unistd.tasks import resolve_tasks
+from openstl_unistd.tasks import PAPER_TASKS, resolve_tasks
 from openstl_unistd.utils.analysis import build_structure, model_report
 from openstl_unistd.utils.config import build_model, load_config
 from openstl_unistd.models.parameters import count_parameters
@@ -90,3 +91,30 @@ def test_named_task_sets_match_the_configs():
                'multi3': 'baselines/simvp_v1/multi3.py', 'multi_demo': 'unistd/demo.py'}
     for name, path in configs.items():
         assert tuple(load_config(ROOT / 'configs' / path).tasks) == TASK_SETS[name], name
+
+
+def test_analyze_json_is_one_object_with_every_task_and_rollout_passes(capsys):
+    from openstl_unistd.utils.analysis import multiply_accumulates
+
+    module = runpy.run_path(str(ROOT / 'tools/analyze.py'))
+    assert module['main'](['-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--json',
+                           '--compare', str(ROOT / 'configs/_base_/models/tau.py')]) == 0
+    report = json.loads(capsys.readouterr().out)  # nothing but the object on stdout
+    model = build_structure(load_config(ROOT / 'configs/unistd/tiny_test.py'))
+    assert (report['trainable_params'], report['frozen_params']) == (count_parameters(model).trainable,
+                                                                     count_parameters(model).frozen)
+    assert list(report['tasks']) == list(PAPER_TASKS)
+    for name, spec in PAPER_TASKS.items():
+        entry = report['tasks'][name]
+        assert set(entry) == {'input', 'output', 'token_grid', 'passes', 'gmacs'}
+        assert entry['input'] == list(spec.input_shape) and entry['output'] == list(spec.output_shape)
+        assert entry['token_grid'] == list(spec.token_grid)
+        assert entry['passes'] == -(-spec.output_frames // spec.input_frames)
+    assert [report['tasks'][t]['passes'] for t in ('bair', 'cityscapes', 'enso', 'traffic4cast')] == [5, 3, 2, 1]
+    assert report['tasks']['bair']['gmacs'] == round(multiply_accumulates(model, 'bair') / 1e9, 4)
+    # five passes of a 2 → 2 model cost five times one pass (same model, T' = T)
+    one_pass = multiply_accumulates(build_structure(load_config(
+        ROOT / 'configs/unistd/tiny_test.py', {'tasks': [dict(name='bair', output_frames=2)]})), 'bair')
+    assert multiply_accumulates(model, 'bair') == 5 * one_pass
+    tau = report['baselines']['tau']
+    assert tau['tasks']['bair']['passes'] == 5 and tau['tasks']['sevir']['token_grid'] == [96, 96]

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from openstl_unistd.datasets.demo import DemoAdvection, DemoDigits, DemoTraffic
+from openstl_unistd.datasets.demo import DemoAdvection, DemoDigits, DemoTraffic, DemoWave
 from openstl_unistd.datasets.registry import build_dataset
 from openstl_unistd.tasks import DEMO_TASKS
 
-DEMOS = [DemoDigits, DemoAdvection, DemoTraffic]
+DEMOS = [DemoDigits, DemoAdvection, DemoTraffic, DemoWave]
 
 
 @pytest.mark.parametrize('cls', DEMOS)
@@ -16,7 +16,8 @@ def test_demo_tasks_have_the_task_shapes_and_range(cls, tmp_path):
     x, y = dataset[5]
     assert x.shape == spec.input_shape and y.shape == spec.output_shape
     assert 0 <= float(x.min()) and float(x.max()) <= 1 and float(x.max()) > 0.5
-    np.testing.assert_array_equal(dataset.denormalize(x.numpy()), dataset.sequences[5, :spec.input_frames])
+    stored = dataset.sequences[5, :spec.input_frames] / 255.0
+    np.testing.assert_allclose(dataset.denormalize(x.numpy()), stored * dataset.std + dataset.mean, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize('cls', DEMOS)
@@ -52,3 +53,16 @@ def test_digits_keep_evaluation_digits_apart_and_move(tmp_path):
     dataset = DemoDigits(tmp_path, 'test', num_samples=4)
     first, last = dataset.sequences[0, 0], dataset.sequences[0, -1]
     assert first.shape == (1, 64, 64) and not np.array_equal(first, last)
+
+
+def test_the_wave_is_a_signed_zero_centred_field_that_changes_sign(tmp_path):
+    dataset = DemoWave(tmp_path, 'train', num_samples=32)
+    x, y = dataset[0]
+    physical = dataset.denormalize(np.concatenate([x.numpy(), y.numpy()]))
+    assert physical.min() < -0.3 and physical.max() > 0.3 and abs(physical.mean()) < 0.05
+    u = dataset.sequences.astype(np.float32) / 255 * 2 - 1
+    assert abs(u.mean()) < 0.01 and np.abs(u).max() == 1
+    # an oscillation: ten frames on, the field is anti-correlated with the last input frame on average,
+    # so copying the last frame is worse than predicting zero
+    last, later = u[:, 3], u[:, 13]
+    assert ((last - later) ** 2).mean() > (later ** 2).mean()

@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from openstl_unistd.datasets.datamodule import MultiTaskDataModule
-from openstl_unistd.tasks import DEMO_TASKS, PAPER_TASKS
+from openstl_unistd.tasks import DEMO_TASKS, PAPER_TASKS, TASK_SETS
 
-DEMO = list(DEMO_TASKS.values())
-SMALL = {name: dict(num_samples=24) for name in DEMO_TASKS}
+DEMO = [DEMO_TASKS[name] for name in TASK_SETS['multi_demo']]
+SMALL = {spec.name: dict(num_samples=24) for spec in DEMO}
 
 
 def test_training_batches_hold_one_task_and_evaluation_has_a_loader_per_task(tmp_path):
@@ -19,7 +19,7 @@ def test_training_batches_hold_one_task_and_evaluation_has_a_loader_per_task(tmp
         assert batch['x'].shape == (4, *spec.input_shape) and batch['y'].shape == (4, *spec.output_shape)
         assert batch['x'].dtype == torch.float32
         seen.add(batch['task'])
-    assert seen == set(DEMO_TASKS)
+    assert seen == {spec.name for spec in DEMO}
     val = module.val_dataloader()
     assert [next(iter(v))['task'] for v in val] == module.task_names
     assert [len(v.dataset) for v in val] == [24, 24, 24]

@@ -20,13 +20,24 @@ def paper_model():
     return UniSTD(list(PAPER_TASKS), hidden_channels=8, **TINY_BACKBONE).eval()
 
 
+@pytest.fixture(scope='module')
+def direct_paper_model():
+    from .conftest import TINY_BACKBONE
+
+    torch.manual_seed(0)
+    return UniSTD(list(PAPER_TASKS), hidden_channels=8, decode='direct', **TINY_BACKBONE).eval()
+
+
+@pytest.mark.parametrize('decode', ['rollout', 'direct'])
 @pytest.mark.parametrize('name', list(PAPER_TASKS))
-def test_every_paper_task_returns_exactly_its_future_frames(paper_model, name):
+def test_every_paper_task_returns_exactly_its_future_frames(paper_model, direct_paper_model, name, decode):
     spec = PAPER_TASKS[name]
+    model = paper_model if decode == 'rollout' else direct_paper_model
     with torch.no_grad():
-        y = paper_model(torch.randn(1, *spec.input_shape), name)
-    assert y.shape == (1, *spec.output_shape)
+        y = model(torch.randn(2, *spec.input_shape), name)
+    assert y.shape == (2, *spec.output_shape)
     assert torch.isfinite(y).all()
+    assert model.pass_frames(name) == (spec.input_frames if decode == 'rollout' else spec.output_frames)
 
 
 def test_vit_b_structure_gives_the_method_token_grid_for_every_task():
@@ -39,7 +50,11 @@ def test_vit_b_structure_gives_the_method_token_grid_for_every_task():
         spec = PAPER_TASKS[name]
         tokens = model.encode(torch.empty(2, *spec.input_shape, device='meta'), name)
         assert tokens.shape == (2, grid_h * grid_w, 768), name
-        assert model.decoders[name](tokens).shape == (2, *spec.output_shape), name
+        # paper configs decode T → T passes (rolled out to T'); Table 8's stride-1 width is that T
+        frames = spec.input_frames
+        assert model.decoders[name](tokens).shape == (2, frames, *spec.output_shape[1:]), name
+        assert model.encoders[name].blocks[0].keep[0].out_channels == frames, name
+        assert model(torch.empty(2, *spec.input_shape, device='meta'), name).shape == (2, *spec.output_shape)
 
 
 def test_adapters_and_temporal_modules_sit_in_every_block(tiny_unistd):

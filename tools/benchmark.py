@@ -64,7 +64,7 @@ def models(args) -> None:
           f"SDPA {'off' if args.no_sdpa else 'on'}, torch.compile {'on' if args.compile else 'off'}")
     print(table(rows, [('task', 'task', ''), ('model', 'model', ''), ('step_ms', 'step ms', '.1f'),
                        ('samples_per_s', 'samples/s', '.1f'), ('peak_mem_mb', 'peak MiB (CUDA alloc. / CPU RSS)', '.0f'),
-                       ('model_tflop', 'TFLOP/step', '.3f'), ('tflops', 'TFLOP/s', '.2f'), ('mfu', 'MFU', '.1%'),
+                       ('model_tflop', 'TFLOP/step', '.4g'), ('tflops', 'TFLOP/s', '.4g'), ('mfu', 'MFU', '.1%'),
                        ('vs_first', 'time vs first', '.2f')]))
 
 

@@ -179,3 +179,42 @@ class DemoTraffic(GeneratedTask):
         outflow = base[:, None] * (1 + 0.8 * np.sin(angle - 2 * np.pi * 3 / self.period))
         flows = np.stack([inflow, outflow], axis=2) + rng.normal(0, 0.02, (count, frames, 2, n, n))
         return flows / flows.max(axis=(1, 2, 3, 4), keepdims=True).clip(min=1e-6)
+
+
+class DemoWave(GeneratedTask):
+    """A damped wave on a periodic 32×32 membrane: a signed, zero-centred field that oscillates.
+
+    Solved exactly in Fourier space from a smooth random displacement at rest:
+    ``û(k, t) = û(k, 0)·e^{−γt/2}·(cos ωt + γ/(2ω)·sin ωt)``, ``ω = sqrt(c²|k|² − γ²/4)``; each
+    sequence has its own wave speed and is scaled by its largest |u| to [−1, 1]. Stored as
+    ``(u + 1) / 2`` (model range [0, 1], the field's zero at 0.5); ``mean, std = −1, 2`` map it back
+    to u. Copying the last frame is poor here: the field changes sign within a few frames. 4 → 12
+    (``T' ≠ T``: one pass to 12 frames and a rolled-out 4 → 4 model differ here).
+    """
+
+    task = 'demo_wave'
+    frame_shape = (1, 32, 32)
+    default_frames = 16
+    mean, std = -1.0, 2.0
+    size, damping = 32, 0.05
+
+    def __init__(self, data_root: PathLike, split: str, input_frames: int = 4, output_frames: int = 12,
+                 num_samples: Optional[int] = None, seed: int = 0) -> None:
+        super().__init__(data_root, split, input_frames, output_frames, num_samples, seed)
+
+    def generate(self, count: int, frames: int, rng: np.random.Generator) -> np.ndarray:
+        n = self.size
+        k = 2 * np.pi * np.fft.fftfreq(n)
+        ky, kx = np.meshgrid(k, k, indexing='ij')
+        k2 = kx ** 2 + ky ** 2
+        noise = rng.standard_normal((count, n, n))
+        spectrum = np.fft.fft2(noise) * np.exp(-k2 * 6.0)
+        spectrum[:, 0, 0] = 0.0
+        speed = rng.uniform(1.0, 2.0, (count, 1, 1, 1))
+        t = np.arange(frames)[None, :, None, None]
+        gamma = self.damping
+        omega = np.sqrt(np.maximum(speed ** 2 * k2 - gamma ** 2 / 4, 1e-12))
+        evolution = np.exp(-gamma * t / 2) * (np.cos(omega * t) + gamma / (2 * omega) * np.sin(omega * t))
+        fields = np.fft.ifft2(spectrum[:, None] * evolution).real
+        fields /= np.abs(fields).max(axis=(1, 2, 3), keepdims=True).clip(min=1e-12)
+        return ((fields + 1) / 2).astype(np.float32)[:, :, None]

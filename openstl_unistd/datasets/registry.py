@@ -22,6 +22,7 @@ LOADERS: dict[str, str] = {
     'demo_digits': 'demo:DemoDigits',
     'demo_advection': 'demo:DemoAdvection',
     'demo_traffic': 'demo:DemoTraffic',
+    'demo_wave': 'demo:DemoWave',
     'arrays': 'custom:ArrayTask',
     'xarray': 'custom:XarrayTask',
 }

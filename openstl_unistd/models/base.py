@@ -1,20 +1,28 @@
-"""What every multi-task model shares: its task specs and the check of an input against them."""
+"""What every multi-task model shares: its task specs, the check of an input, and how T' is reached."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
 
 from ..tasks import TaskLike, TaskSpec, resolve_tasks
+from .rollout import check_decode, passes_needed, roll_out
 
 
 class MultiTaskModel(nn.Module):
-    """Base of models with ``forward(x (B, T, C, H, W), task) → (B, T', C, H, W)`` over several tasks."""
+    """Base of models with ``forward(x (B, T, C, H, W), task) → (B, T', C, H, W)`` over several tasks.
 
-    def __init__(self, tasks: Sequence[TaskLike]) -> None:
+    A subclass implements :meth:`step`, one pass of the network that gives :meth:`pass_frames`
+    frames; ``forward`` checks the input and reaches ``T'`` by one pass (``decode='direct'``:
+    ``F = T'``) or by rolling a ``T → T`` pass out (``decode='rollout'``: ``F = T``, see
+    :func:`~.rollout.roll_out`).
+    """
+
+    def __init__(self, tasks: Sequence[TaskLike], decode: str = 'direct') -> None:
         super().__init__()
         self.tasks: dict[str, TaskSpec] = {t.name: t for t in resolve_tasks(tasks)}
+        self.decode = check_decode(decode)
 
     def task(self, name: str) -> TaskSpec:
         """The spec of a task this model serves; ``ValueError`` naming the served tasks otherwise."""
@@ -22,6 +30,28 @@ class MultiTaskModel(nn.Module):
             return self.tasks[name]
         except (KeyError, TypeError):
             raise ValueError(f'unknown task {name!r}: this model serves {sorted(self.tasks)}') from None
+
+    def pass_frames(self, task: str) -> int:
+        """``F``: frames one :meth:`step` of ``task`` gives (``T'`` direct, ``T`` rollout)."""
+        spec = self.task(task)
+        return spec.input_frames if self.decode == 'rollout' else spec.output_frames
+
+    def passes(self, task: str) -> int:
+        """Passes of :meth:`step` per prediction of ``T'`` frames."""
+        return passes_needed(self.task(task).output_frames, self.pass_frames(task))
+
+    def latent_grid(self, task: str) -> Optional[tuple[int, int]]:
+        """``(H', W')`` of the spatial grid the shared core sees for ``task`` (``None`` if it has none)."""
+        return None
+
+    def step(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        """One pass: ``(B, T, C, H, W)`` → ``(B, F, C, H, W)``, ``F`` = :meth:`pass_frames`."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        """``(B, T, C, H, W)`` → ``(B, T', C, H, W)`` for ``task``."""
+        spec = self.check_input(x, task)
+        return roll_out(lambda past: self.step(past, task), x, spec.output_frames)
 
     def check_input(self, x: torch.Tensor, task: str) -> TaskSpec:
         """Raise a ``ValueError`` naming the task, the expected and the actual shape on a mismatch."""

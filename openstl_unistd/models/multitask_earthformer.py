@@ -72,6 +72,10 @@ class MultiTaskEarthformer(MultiTaskModel):
             max(g[1] for g in grids.values()), max(g[2] for g in grids.values()),
             base_units=base_units, padding_type=padding_type, **core_options)
 
+    def latent_grid(self, task: str) -> tuple[int, int]:
+        """``(H', W')`` of the core's cuboid grid for ``task``."""
+        return tuple(self.token_grids[task][1:3])
+
     def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
         spec = self.check_input(x, task)
         tokens = self.stems[task](x.permute(0, 1, 3, 4, 2))

@@ -37,16 +37,18 @@ class MultiTaskSimVP(MultiTaskModel):
         frames: stacked length the translator sees; default the longest input among the tasks.
         spatial_depths: ``N_S`` per task where it should differ from ``N_S`` (e.g. more halvings for
             SEVIR's 384×384 frames).
+        decode: ``'rollout'`` (each task a ``T → T`` model rolled out to ``T'``, as OpenSTL's SimVP method)
+            or ``'direct'`` (one pass to ``T'`` frames).
 
-    When ``T' = T`` the decoder adds each frame's own first encoder map (SimVP's skip); otherwise
-    every output frame gets the last input frame's map.
+    When a pass gives as many frames as it reads, the decoder adds each frame's own first encoder map
+    (SimVP's skip); otherwise every output frame gets the last input frame's map.
     """
 
     def __init__(self, tasks: Sequence[TaskLike], model_type: str = 'gsta', hid_S: int = 64, hid_T: int = 512,
                  N_S: int = 4, N_T: int = 8, frames: Optional[int] = None, mlp_ratio: float = 8.0, drop: float = 0.0,
                  drop_path: float = 0.0, spatio_kernel_enc: int = 3, spatio_kernel_dec: int = 3,
-                 spatial_depths: Optional[Mapping[str, int]] = None) -> None:
-        super().__init__(tasks)
+                 spatial_depths: Optional[Mapping[str, int]] = None, decode: str = 'rollout') -> None:
+        super().__init__(tasks, decode)
         kind = model_type.lower()
         if kind not in MODEL_TYPES:
             raise ValueError(f'model_type must be one of {MODEL_TYPES}, got {model_type!r}')
@@ -62,6 +64,7 @@ class MultiTaskSimVP(MultiTaskModel):
                 raise ValueError(f"task '{name}': H and W must be multiples of 2 ** (N_S // 2) = {factor} "
                                  f'for N_S={depths[name]}, got H={spec.height}, W={spec.width}')
         self.model_type = kind
+        self.spatial_depths = depths
         self.hid_S = hid_S
         self.frames = frames or max(spec.input_frames for spec in self.tasks.values())
         self.encoders = nn.ModuleDict({
@@ -73,14 +76,19 @@ class MultiTaskSimVP(MultiTaskModel):
         else:
             self.translator = MidMetaNet(self.frames * hid_S, hid_T, N_T, kind, mlp_ratio, drop, drop_path)
         self.from_translator = nn.ModuleDict({
-            name: _frame_projection(self.frames, spec.output_frames, hid_S) for name, spec in self.tasks.items()})
+            name: _frame_projection(self.frames, self.pass_frames(name), hid_S) for name in self.tasks})
         self.decoders = nn.ModuleDict({
             name: SimVPDecoder(hid_S, spec.channels, depths[name], spatio_kernel_dec) for name, spec in self.tasks.items()})
 
-    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
-        spec = self.check_input(x, task)
+    def latent_grid(self, task: str) -> tuple[int, int]:
+        """``(H', W')`` the translator sees: ``N_S // 2`` halvings of the task's frames."""
+        spec, factor = self.task(task), 2 ** (self.spatial_depths[task] // 2)
+        return spec.height // factor, spec.width // factor
+
+    def step(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        """One pass ``(B, T, C, H, W)`` → ``(B, F, C, H, W)``."""
         B, T, C, H, W = x.shape
-        T_out = spec.output_frames
+        T_out = self.pass_frames(task)
         latent, skip = self.encoders[task](x.reshape(B * T, C, H, W))
         _, hid, H_, W_ = latent.shape
         z = self.to_translator[task](latent.reshape(B, T * hid, H_, W_))

@@ -54,7 +54,15 @@ class UniSTD(MultiTaskModel):
         backbone: ``clip`` | ``laion`` | ``imagenet`` | ``random`` or a timm ViT name.
         pretrained: ``False``, ``True`` (Hugging Face cache) or a weights file path.
         backbone_kwargs: timm architecture overrides (e.g. ``dict(depth=2)`` for tests).
-        hidden_channels: C', channels of the task encoders and decoders.
+        hidden_channels: C', channels of the task encoders and decoders between blocks.
+        inner_channels: width of each encoder block's stride-1 convolution (and of its mirror in the
+            decoder): ``'frames'`` for paper Table 8's literal "channels=T'" (the frames of one decoded
+            pass, :meth:`pass_frames`), or a number (``hidden_channels`` gives the ``C'`` reading).
+        skip: add the first encoder layer's full-resolution output back before the decoder's last
+            layer (SimVP/TAU's skip path; the last input frame's for every output frame when ``F ≠ T``).
+            ``False`` removes that addition and nothing else (an ablation).
+        decode: ``'rollout'`` (a ``T → T`` model rolled out or truncated to ``T'`` like OpenSTL's SimVP
+            method: paper Table 9) or ``'direct'`` (one pass to ``T'`` frames).
         lora: ``True`` for :data:`PAPER_LORA`, ``False`` for none, or a dict of overrides.
         temporal: ``True`` for :data:`PAPER_TEMPORAL`, ``False`` for none, or a dict of overrides.
     """
@@ -68,8 +76,14 @@ class UniSTD(MultiTaskModel):
         hidden_channels: int = 64,
         lora: Union[bool, Mapping] = True,
         temporal: Union[bool, Mapping] = True,
+        inner_channels: Union[int, str] = 'frames',
+        skip: bool = True,
+        decode: str = 'rollout',
     ) -> None:
-        super().__init__(tasks)
+        super().__init__(tasks, decode)
+        if inner_channels != 'frames' and (not isinstance(inner_channels, int) or inner_channels < 1):
+            raise ValueError(f"inner_channels must be 'frames' or a positive integer, got {inner_channels!r}")
+        self.skip = bool(skip)
         lora_options = _options('lora', lora, PAPER_LORA)
         temporal_options = _options('temporal', temporal, PAPER_TEMPORAL)
 
@@ -86,12 +100,15 @@ class UniSTD(MultiTaskModel):
         self.backbone = vit
         self.embed_dim = dim
         self.position_encoding = SinCos2DPositionEncoding(dim)
+        inner = {name: self.pass_frames(name) if inner_channels == 'frames' else inner_channels for name in self.tasks}
         self.encoders = nn.ModuleDict({
-            t.name: TaskEncoder(t.input_frames, t.channels, t.height, t.width, t.encoder_depth, dim, hidden_channels)
+            t.name: TaskEncoder(t.input_frames, t.channels, t.height, t.width, t.encoder_depth, dim, hidden_channels,
+                                inner[t.name])
             for t in self.tasks.values()
         })
         self.decoders = nn.ModuleDict({
-            t.name: TaskDecoder(t.output_frames, t.channels, t.height, t.width, t.encoder_depth, dim, hidden_channels)
+            t.name: TaskDecoder(self.pass_frames(t.name), t.channels, t.height, t.width, t.encoder_depth, dim,
+                                hidden_channels, inner[t.name])
             for t in self.tasks.values()
         })
 
@@ -106,12 +123,29 @@ class UniSTD(MultiTaskModel):
         """``(B, T, C, H, W)`` → position-encoded tokens ``(B, H'·W', L)``."""
         self.check_input(x, task)
         encoder = self.encoders[task]
-        return self.position_encoding(encoder(x), encoder.grid)
+        return self.position_encoding(encoder(x)[0], encoder.grid)
 
-    def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
-        """``(B, T, C, H, W)`` → ``(B, T', C, H, W)`` for ``task``."""
-        tokens = self.backbone(self.encode(x, task))
-        return self.decoders[task](tokens)
+    def latent_grid(self, task: str) -> tuple[int, int]:
+        """The token grid ``(H', W')`` of ``task`` (paper Table 8)."""
+        return self.encoders[task].grid
+
+    def step(self, x: torch.Tensor, task: str) -> torch.Tensor:
+        """One pass ``(B, T, C, H, W)`` → ``(B, F, C, H, W)``: encoder, shared Transformer, decoder."""
+        encoder = self.encoders[task]
+        tokens, skip = encoder(x)
+        tokens = self.backbone(self.position_encoding(tokens, encoder.grid))
+        return self.decoders[task](tokens, self._align_skip(skip, x.shape[:2], self.pass_frames(task)))
+
+    def _align_skip(self, skip: torch.Tensor, batch_frames: torch.Size, frames_out: int) -> Optional[torch.Tensor]:
+        """The encoder's ``(B·T, inner, H, W)`` skip for ``F`` output frames: frame ``t`` for output ``t``
+        when ``F = T``, else the last input frame's for every output frame (as the SimVP baseline)."""
+        if not self.skip:
+            return None
+        b, t = batch_frames
+        if frames_out == t:
+            return skip
+        last = skip.reshape(b, t, *skip.shape[1:])[:, -1:]
+        return last.expand(b, frames_out, *skip.shape[1:]).reshape(b * frames_out, *skip.shape[1:])
 
     RANK_COLUMNS = ('Q', 'K', 'V', 'Proj', 'Temporal')
 

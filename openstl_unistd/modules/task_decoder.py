@@ -1,6 +1,8 @@
 """Task decoder: tokens of the shared Transformer to a task's future frames (METHOD.md §1)."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -9,10 +11,11 @@ from .conv_blocks import UpBlock
 
 
 class TaskDecoder(nn.Module):
-    """``(B, H'·W', L)`` tokens → ``(B, T', C, H, W)`` frames.
+    """``(B, H'·W', L)`` tokens (and an optional skip ``(B·F, inner, H, W)``) → ``(B, F, C, H, W)`` frames.
 
-    A 1×1 convolution maps ``L`` to ``T'·C'``, time is folded into the batch, ``depth`` up blocks
-    restore the exact ``(H, W)`` the encoder started from, and a 1×1 convolution gives ``C``.
+    A 1×1 convolution maps ``L`` to ``F·C'`` (``F = frames``, the frames of one decoded pass), time
+    is folded into the batch, ``depth`` up blocks restore the exact ``(H, W)`` the encoder started
+    from (the last one adds the skip before its stride-1 layer), and a 1×1 convolution gives ``C``.
     """
 
     def __init__(
@@ -24,24 +27,29 @@ class TaskDecoder(nn.Module):
         depth: int,
         embed_dim: int,
         hidden_channels: int = 64,
+        inner_channels: int = 64,
         norm_groups: int = 2,
     ) -> None:
         super().__init__()
         self.frames = frames
         self.channels = channels
         self.hidden_channels = hidden_channels
+        self.inner_channels = inner_channels
         sizes = halved_sizes(height, width, depth)
         self.grid = sizes[-1]
         self.proj = nn.Conv2d(embed_dim, frames * hidden_channels, kernel_size=1)
-        self.blocks = nn.Sequential(*[
-            UpBlock(hidden_channels, size, norm_groups) for size in reversed(sizes[:-1])
+        self.blocks = nn.ModuleList([
+            UpBlock(hidden_channels, inner_channels, hidden_channels, size, norm_groups) for size in reversed(sizes[:-1])
         ])
         self.readout = nn.Conv2d(hidden_channels, channels, kernel_size=1)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, skip: Optional[torch.Tensor] = None) -> torch.Tensor:
         b, _, dim = tokens.shape
         grid_h, grid_w = self.grid
         features = self.proj(tokens.transpose(1, 2).reshape(b, dim, grid_h, grid_w))
         features = features.reshape(b * self.frames, self.hidden_channels, grid_h, grid_w)
-        frames = self.readout(self.blocks(features))
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            features = block(features, skip if i == last else None)
+        frames = self.readout(features)
         return frames.reshape(b, self.frames, self.channels, *frames.shape[-2:])

@@ -12,3 +12,4 @@ hid_S = 64
 hid_T = 512
 N_S = 4
 N_T = 8
+decode = 'rollout'    # T → T rolled out to T' (OpenSTL's SimVP method)

@@ -11,5 +11,6 @@ hid_S = 64
 hid_T = 512
 N_S = 4
 N_T = 8
+decode = 'rollout'    # T → T rolled out to T' (OpenSTL's SimVP method)
 alpha = 0.1
 tau = 0.1

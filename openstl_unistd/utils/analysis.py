@@ -60,25 +60,53 @@ def model_report(cfg: Mapping, batch_size: int = 1) -> str:
                  f'trainable: {total.trainable:,} ({total.trainable / 1e6:.2f}M)')
     lines.append('')
     widths = (16, 22, 22, 10)
-    lines.append(_row(('task', 'input (B,T,C,H,W)', 'output (B,T\',C,H,W)', 'tokens'), widths))
+    lines.append(_row(('task', 'input (B,T,C,H,W)', 'output (B,T\',C,H,W)', 'latent grid', 'passes'),
+                      widths + (8,)))
     shapes = output_shapes(model, batch_size)
     for spec in build_tasks(cfg):
-        grid = spec.token_grid
+        grid = model.latent_grid(spec.name)
         lines.append(_row((spec.name, str((batch_size, *spec.input_shape)), str(shapes[spec.name]),
-                           f'{grid[0]}x{grid[1]}'), widths))
+                           f'{grid[0]}x{grid[1]}' if grid else '-', model.passes(spec.name)), widths + (8,)))
     return '\n'.join(lines)
+
+
+def model_figures(model: torch.nn.Module, flops: bool = True) -> dict:
+    """Parameters and, per task, shapes, latent grid, passes and G-MACs of one full prediction: what
+    ``tools/analyze.py --json`` prints."""
+    count = count_parameters(model)
+    tasks = {}
+    for name, spec in model.tasks.items():
+        grid = model.latent_grid(name)
+        tasks[name] = {'input': list(spec.input_shape), 'output': list(spec.output_shape),
+                       'token_grid': list(grid) if grid else None, 'passes': model.passes(name)}
+        if flops:
+            tasks[name]['gmacs'] = round(multiply_accumulates(model, name) / 1e9, 4)
+    return {'trainable_params': count.trainable, 'frozen_params': count.frozen, 'tasks': tasks}
+
+
+def figures_report(cfg: Mapping, model_configs: Sequence[str | Path] = (), flops: bool = True) -> dict:
+    """:func:`model_figures` of ``cfg``'s model, with ``baselines`` (name → figures) when ``model_configs``
+    are given: the JSON object of ``tools/analyze.py --json``."""
+    report = model_figures(build_structure(cfg), flops)
+    if model_configs:
+        report['baselines'] = {}
+        for path in model_configs:
+            name, merged = config_with_model(cfg, path)
+            report['baselines'][name] = model_figures(build_structure(merged), flops)
+    return report
 
 
 def multiply_accumulates(model: torch.nn.Module, task: str) -> int:
     """Multiply-accumulates of one sample of ``task`` (what fvcore and OpenSTL report as "FLOPs").
 
-    Counted by ``torch.utils.flop_counter`` on ``meta`` tensors, where attention runs as explicit
-    matrix products, so attention's ``QKᵀ`` and ``AV`` are included; element-wise ops are not.
+    Counted by ``torch.utils.flop_counter`` over the model's whole prediction of ``T'`` frames (every
+    rollout pass), on ``meta`` tensors where attention runs as explicit matrix products, so
+    attention's ``QKᵀ`` and ``AV`` are included; element-wise ops are not.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
     spec = model.tasks[task]
-    x = torch.empty(1, *spec.input_shape, device='meta')
+    x = torch.empty(1, *spec.input_shape, device=next(model.parameters()).device)
     with FlopCounterMode(display=False) as counter:  # no no_grad(): its module tracker needs grad_fns
         model(x, task)
     return counter.get_total_flops() // 2

@@ -15,4 +15,5 @@ model = dict(
     spatio_kernel_enc=3,
     spatio_kernel_dec=3,
     spatial_depths=None,  # per-task N_S overrides, e.g. dict(sevir=6)
+    decode='rollout',     # each task T → T, rolled out to T' (OpenSTL's SimVP method); or 'direct'
 )

@@ -1,6 +1,8 @@
 # UniSTD with the paper's settings (METHOD.md §1-4): ViT-B/16 from OpenAI CLIP, frozen; RA-MoE LoRA
 # with 6 experts on each of Q, K, V and 2 on Proj, ranks in [1, 8] starting at 4.5; temporal module
-# (FFN ratio 6 + 2-expert RA-MoE1D) in every block; task encoders/decoders with C' = 64.
+# (FFN ratio 6 + 2-expert RA-MoE1D) in every block; task encoders/decoders with C' = 64 whose blocks'
+# stride-1 convolutions have T' channels (Table 8), with SimVP's skip path; each task a T → T model
+# rolled out to T' as OpenSTL's SimVP method does (this reproduces paper Table 9; docs/method.md).
 # pretrained=True reads the Hugging Face cache; set a file path to use a local checkpoint.
 method = dict(type='unistd')
 model = dict(
@@ -9,6 +11,9 @@ model = dict(
     pretrained=True,
     backbone_kwargs=dict(),
     hidden_channels=64,
+    inner_channels='frames',
+    skip=True,
+    decode='rollout',
     lora=dict(qkv_experts=6, proj_experts=2, max_rank=8, init_rank=4.5, alpha=1.0, gamma=1.0,
               top_k=None, learn_rank=True),
     temporal=dict(hidden_ratio=6, experts=2),
