@@ -112,7 +112,7 @@ class ForecastDataset(Dataset):
             if not is_read_error(error):
                 raise
             raise UnreadableFileError(f'{self.describe(index)}: cannot read {self.sample_source(index)} '
-                                      f'({type(error).__name__}: {error})') from error
+                                      f"({type(error).__name__}: {' '.join(str(error).split())})") from error
         frames = self.check_finite(torch.as_tensor(np.ascontiguousarray(frames), dtype=torch.float32),
                                    index, 'frames', '(t, c, h, w)')
         return frames[:self.input_frames], frames[self.input_frames:self.total_frames]

@@ -55,7 +55,8 @@ def is_read_error(error: BaseException) -> bool:
 def unreadable(path: PathLike, kind: str, error: BaseException, key: Optional[str] = None) -> UnreadableFileError:
     """The error for a file (or a member ``key`` of it) that ``kind``'s reader failed on."""
     what = f'{key!r} in ' if key is not None else ''
-    return UnreadableFileError(f'{path}: cannot read {what}this {kind} file ({type(error).__name__}: {error}); '
+    reason = ' '.join(str(error).split())  # one line: xarray's own message spans several
+    return UnreadableFileError(f'{path}: cannot read {what}this {kind} file ({type(error).__name__}: {reason}); '
                                f'{TRUNCATED_HINT}')
 
 
