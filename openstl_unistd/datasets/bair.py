@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from .base import ForecastDataset, PathLike, prepare_hint, require_path, shape_error
+from .checks import UnreadableFileError, check_array
 from .lazy_files import PerProcessFiles, open_binary, open_npy
 from .windows import window_starts
 
@@ -41,11 +42,16 @@ def record_offsets(path: Path) -> list[int]:
 
 def read_example(handle, offset: int):
     """The ``tf.train.Example`` (parsed by the ``tfrecord`` package) of the record at ``offset``."""
+    from google.protobuf.message import DecodeError
     from tfrecord import example_pb2
 
     handle.seek(offset)
     (length,) = struct.unpack('<Q', handle.read(12)[:8])
-    return example_pb2.Example.FromString(handle.read(length))
+    try:
+        return example_pb2.Example.FromString(handle.read(length))
+    except DecodeError as error:
+        raise UnreadableFileError(f'{handle.name}: the record at byte {offset} is not a tf.train.Example ({error}); '
+                                  'the file may be corrupt or not a BAIR TFRecord') from error
 
 
 def frame_from_feature(feature, key: str, where: str, hint: str = '') -> np.ndarray:
@@ -131,6 +137,7 @@ class BAIR(ForecastDataset):
             raise shape_error(path, 'array', '(N, T, 64, 64, 3)', array.shape)
         if array.dtype.kind not in 'uif':
             raise ValueError(f"{path}: 'array' has dtype {array.dtype}, expected uint8 values in [0, 255]")
+        check_array(path, 'array', array)
         self.source = path
         self._files = PerProcessFiles(open_npy)
         return np.full(array.shape[0], array.shape[1], dtype=np.int64)
@@ -162,3 +169,10 @@ class BAIR(ForecastDataset):
         where = f'{path}: record at byte {offset}'
         hint = f'; every episode must hold {self.lengths[episode]} frames, as the first record does'
         return np.stack([frame_from_feature(feature, IMAGE_KEY.format(j), where, hint) for j in range(start, stop)])
+
+    def sample_source(self, index: int) -> str:
+        episode = int(self.windows[index][0])
+        if self.format == 'npy':
+            return f'{self.source}, episode {episode}'
+        file_index, offset = (int(v) for v in self.records[episode])
+        return f'{self.files[file_index]}, record at byte {offset}'

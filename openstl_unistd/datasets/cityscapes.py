@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import ForecastDataset, PathLike, prepare_hint, require_path, shape_error
+from .checks import name_range, open_hdf5
 from .lazy_files import PerProcessFiles, open_h5
 from .windows import window_starts
 
@@ -49,6 +50,7 @@ class Cityscapes(ForecastDataset):
             raise ValueError(f'cityscapes: stride must be ≥ 1, got {stride}')
         folder = require_path(Path(data_root) / 'cityscapes' / 'Cityscapes128_h5' / self.split,
                               self.task, self.prepare_script)
+        self.source = folder
         self.shards = [str(path) for path in sorted(folder.glob('*.hdf5'))]
         if not self.shards:
             raise FileNotFoundError(f'{self.task}: no *.hdf5 shards in {folder}; {prepare_hint(self.prepare_script)}')
@@ -71,7 +73,7 @@ class Cityscapes(ForecastDataset):
         """``(video group name, frame count)`` of every video listed in the shard's ``len`` group."""
         import h5py
 
-        with h5py.File(path, 'r') as handle:
+        with open_hdf5(path) as handle:
             if not isinstance(handle.get('len'), h5py.Group):
                 raise ValueError(f"{path}: group 'len' is missing; expected the Cityscapes128_h5 layout "
                                  f"(groups 'len' and one per video), found {sorted(handle.keys())[:8]}")
@@ -113,3 +115,7 @@ class Cityscapes(ForecastDataset):
             self._check_frame(path, f'{name}/{j}', group[str(j)])
             clip.append(group[str(j)][()])
         return np.stack(clip).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+    def sample_source(self, index: int) -> str:
+        path, name, start = self.window(index)
+        return f'{path}, video {name!r} frames {name_range(start, self.total_frames)}'

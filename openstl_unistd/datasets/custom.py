@@ -18,6 +18,8 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .base import ForecastDataset, PathLike, SPLITS, require_path, shape_error
+from .checks import (DataError, check_array, check_rows_finite, check_scale, load_npy, load_npz, name_range,
+                     npz_member, open_xarray)
 from .windows import window_starts
 
 SplitSpec = Mapping[str, Union[float, Sequence]]
@@ -46,14 +48,25 @@ def split_range(splits: SplitSpec, split: str, length: int, source: PathLike) ->
     return int(start), int(end)
 
 
-def _scale(train_values, mean: Optional[float], std: Optional[float]) -> tuple[float, float]:
-    """``(mean, std)`` as given, or the minimum and range of the training values (one pass over them)."""
+def _scale(train_values, mean: Optional[float], std: Optional[float], source: PathLike, key: str,
+           offset: int, rows: str) -> tuple[float, float]:
+    """``(mean, std)`` as given, or the minimum and range of the training values (one pass over them).
+
+    ``train_values`` are rows ``offset …`` (``rows``: samples or time steps) of ``key`` in ``source``;
+    NaN or ±Inf among them is an error naming the first such rows.
+    """
     if mean is not None and std is not None:
-        if std == 0:
-            raise ValueError('std must not be 0')
-        return float(mean), float(std)
-    low, high = float(train_values.min()), float(train_values.max())
-    return low, (high - low) or 1.0
+        return check_scale(mean, std, f'{source}: {key!r}')
+    if train_values.size == 0:
+        raise DataError(f'{source}: the train split of {key!r} is empty, so mean and std cannot be fitted '
+                        'on it; give a train split or mean and std')
+    if hasattr(train_values, 'dims'):  # xarray skips NaN unless told not to
+        low, high = float(train_values.min(skipna=False)), float(train_values.max(skipna=False))
+    else:
+        low, high = float(train_values.min()), float(train_values.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        check_rows_finite(np.asarray(train_values), source, key, rows, offset)
+    return check_scale(low, (high - low) or 1.0, f'{source}: {key!r}')
 
 
 class ArrayTask(ForecastDataset):
@@ -73,26 +86,30 @@ class ArrayTask(ForecastDataset):
                  path: PathLike = '', key: Optional[str] = None, splits: SplitSpec = DEFAULT_SPLITS,
                  mean: Optional[float] = None, std: Optional[float] = None) -> None:
         super().__init__(split, input_frames, output_frames)
-        file = require_path(Path(data_root) / path, self.task, self.prepare_script)
+        file = self.source = require_path(Path(data_root) / path, self.task, self.prepare_script)
+        self.key = key or 'array'
         array = self._open(file, key)
+        check_array(file, self.key, array)
         if array.ndim != 5:
-            raise shape_error(file, key or 'array', '(N, T_total, C, H, W)', array.shape)
+            raise shape_error(file, self.key, '(N, T_total, C, H, W)', array.shape)
         self.check_sequence_length(array.shape[1], file)
         self.frame_shape = tuple(array.shape[2:])
         train_start, train_end = split_range(splits, 'train', len(array), file)
-        self.mean, self.std = _scale(array[train_start:train_end], mean, std)
+        self.mean, self.std = _scale(array[train_start:train_end], mean, std, file, self.key, train_start, 'sample')
         start, end = split_range(splits, split, len(array), file)
+        if file.suffix == '.npz':  # already in memory: check the whole split now rather than sample by sample
+            check_rows_finite(array[start:end], file, self.key, 'sample', start)
         self.array, self.offset, self.count = array, start, end - start
 
     @staticmethod
     def _open(file: Path, key: Optional[str]) -> np.ndarray:
         if file.suffix == '.npy':
-            return np.load(file, mmap_mode='r')
+            return load_npy(file)
         if file.suffix == '.npz':
-            archive = np.load(file)
-            if key is None or key not in archive.files:
-                raise ValueError(f'{file}: key {key!r} not found; the archive holds {sorted(archive.files)}')
-            return archive[key]
+            with load_npz(file) as archive:
+                if key is None or key not in archive.files:
+                    raise ValueError(f'{file}: key {key!r} not found; the archive holds {sorted(archive.files)}')
+                return npz_member(archive, file, key)
         raise ValueError(f'{file}: expected a .npy or .npz file')
 
     def __len__(self) -> int:
@@ -101,6 +118,9 @@ class ArrayTask(ForecastDataset):
     def frames(self, index: int) -> np.ndarray:
         raw = self.array[self.offset + index, :self.total_frames]
         return ((np.asarray(raw, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
+
+    def sample_source(self, index: int) -> str:
+        return f'{self.source}, {self.key!r} row {self.offset + index}'
 
 
 class XarrayTask(ForecastDataset):
@@ -123,14 +143,13 @@ class XarrayTask(ForecastDataset):
                  path: PathLike = '', variable: str = '', time_dim: str = 'time', channel_dim: Optional[str] = None,
                  stride: int = 1, splits: SplitSpec = DEFAULT_SPLITS,
                  mean: Optional[float] = None, std: Optional[float] = None) -> None:
-        import xarray as xr
-
         super().__init__(split, input_frames, output_frames)
-        file = require_path(Path(data_root) / path, self.task, self.prepare_script)
-        dataset = xr.open_zarr(file) if file.suffix == '.zarr' or file.is_dir() else xr.open_dataset(file)
+        file = self.source = require_path(Path(data_root) / path, self.task, self.prepare_script)
+        dataset = open_xarray(file)
         if variable not in dataset.data_vars:
             raise ValueError(f'{file}: variable {variable!r} not found; variables: {sorted(dataset.data_vars)}')
         data = dataset[variable]
+        check_array(file, variable, data)
         expected = (time_dim, channel_dim) if channel_dim else (time_dim,)
         if data.ndim != len(expected) + 2 or any(d not in data.dims for d in expected):
             raise ValueError(f'{file}: {variable!r} has dims {data.dims}, expected '
@@ -140,10 +159,11 @@ class XarrayTask(ForecastDataset):
         if channel_dim is None:
             data = data.expand_dims('channel', axis=1)
         self.frame_shape = tuple(int(s) for s in data.shape[1:])
-        train = data.isel({time_dim: slice(*self._time_range(data, splits, 'train', time_dim, file))})
-        self.mean, self.std = _scale(train, mean, std)
+        train_start, train_end = self._time_range(data, splits, 'train', time_dim, file)
+        train = data.isel({time_dim: slice(train_start, train_end)})
+        self.mean, self.std = _scale(train, mean, std, file, variable, train_start, f'{time_dim} step')
         start, end = self._time_range(data, splits, split, time_dim, file)
-        self.data, self.time_dim = data, time_dim
+        self.data, self.time_dim, self.variable = data, time_dim, variable
         self.starts = start + window_starts([end - start], self.total_frames, stride)[:, 1]
 
     @staticmethod
@@ -163,3 +183,7 @@ class XarrayTask(ForecastDataset):
         start = int(self.starts[index])
         window = self.data.isel({self.time_dim: slice(start, start + self.total_frames)}).values
         return ((window.astype(np.float32) - self.mean) / self.std).astype(np.float32)
+
+    def sample_source(self, index: int) -> str:
+        start = int(self.starts[index])
+        return f'{self.source}, {self.variable!r} {self.time_dim} steps {name_range(start, self.total_frames)}'

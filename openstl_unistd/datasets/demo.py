@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 
 from .base import ForecastDataset, PathLike
+from .checks import load_npy
 
 SPLIT_INDEX = {'train': 0, 'val': 1, 'test': 2}
 
@@ -32,10 +33,10 @@ class GeneratedTask(ForecastDataset):
         count = num_samples or self.default_counts[split]
         length = max(self.total_frames, self.default_frames)
         name = f'{self.task}_{split}_s{seed}_n{count}_t{length}.npy'
-        self.path = Path(data_root) / 'demo' / name
+        self.path = self.source = Path(data_root) / 'demo' / name
         if not self.path.exists():
             _save_atomically(self.path, self._generate_all(count, length, seed))
-        self.sequences = np.load(self.path, mmap_mode='r')
+        self.sequences = load_npy(self.path)
 
     def _generate_all(self, count: int, frames: int, seed: int) -> np.ndarray:
         """All sequences as uint8, generated in chunks to bound memory."""
@@ -55,6 +56,9 @@ class GeneratedTask(ForecastDataset):
 
     def frames(self, index: int) -> np.ndarray:
         return self.sequences[index, :self.total_frames].astype(np.float32) / 255.0
+
+    def sample_source(self, index: int) -> str:
+        return f'{self.path}, row {index}'
 
 
 def _save_atomically(path: Path, array: np.ndarray) -> None:

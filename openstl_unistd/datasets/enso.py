@@ -16,9 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..core.metrics.weather import NINO34_COLUMNS, NINO34_ROWS, NINO_WINDOW
 from .base import ForecastDataset, PathLike, require_path, shape_error
+from .checks import check_array, open_xarray
 from .lazy_files import PerProcessFiles
 from .windows import window_starts
 
@@ -33,9 +35,8 @@ GRID = (24, 48)
 
 
 def open_netcdf(path):
-    import xarray as xr
-
-    return xr.open_dataset(path, engine='netcdf4')
+    """A lazily read ``xarray.Dataset`` of a netCDF file; an error naming the file if it is not readable."""
+    return open_xarray(path, engine='netcdf4')
 
 
 def fold_index(months: np.ndarray, years: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +83,7 @@ class ENSO(ForecastDataset):
             raise ValueError(f'enso: need ≥ 1 CMIP6 model, ≥ 2 CMIP5 models (val and test) and ≥ 1 year '
                              f'each, got {cmip6_models} × {cmip6_years} and {cmip5_models} × {cmip5_years}')
         folder = Path(data_root) / 'enso'
-        self.sst_path = str(require_path(folder / 'CMIP_train.nc', self.task, self.prepare_script))
+        self.sst_path = self.source = str(require_path(folder / 'CMIP_train.nc', self.task, self.prepare_script))
         self.nino_path = str(require_path(folder / 'CMIP_label.nc', self.task, self.prepare_script))
         rows = cmip6_models * cmip6_years + cmip5_models * cmip5_years
         self._check_files(rows, f'{cmip6_models} × {cmip6_years} + {cmip5_models} × {cmip5_years} = {rows}')
@@ -139,6 +140,7 @@ class ENSO(ForecastDataset):
         variable = ds[name]
         if set(variable.dims) != set(dims):
             raise ValueError(f'{path}: {name!r} has dims {variable.dims}, expected {dims}')
+        check_array(path, name, variable)
         return variable
 
     def __len__(self) -> int:
@@ -172,4 +174,11 @@ class ENSO(ForecastDataset):
         rows, position, month = self._months(index, self.input_frames, count)
         nino = self._files.get(self.nino_path)['nino']
         block = nino.isel(year=rows).transpose('year', 'month').values
-        return block[position, month].astype(np.float32)
+        labels = block[position, month].astype(np.float32)
+        self.check_finite(torch.from_numpy(labels), index, 'Niño3.4 labels', '(month,)',
+                          f"{self.nino_path}, 'nino' year rows {rows.tolist()}")
+        return labels
+
+    def sample_source(self, index: int) -> str:
+        rows, _, _ = self._months(index, 0, self.total_frames)
+        return f"{self.sst_path}, 'sst' year rows {rows.tolist()}"

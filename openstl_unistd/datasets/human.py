@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .base import ForecastDataset, PathLike, require_path
+from .checks import UnreadableFileError, read_image
 
 IMAGE_SIZE = 256
 
@@ -56,13 +56,18 @@ class Human36M(ForecastDataset):
         listing = require_path(self.root / ('train.txt' if self.split == 'train' else 'test.txt'),
                                self.task, self.prepare_script)
         self.prefixes, self.starts = self._read_list(listing)
+        self.source = listing
         require_path(self.frame_paths(0)[0], self.task, self.prepare_script)
 
     @staticmethod
     def _read_list(path: Path) -> tuple[list[str], np.ndarray]:
         """Prefixes and start frames of the lines of a sample list; blank lines are skipped."""
         prefixes, starts = [], []
-        for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError as error:
+            raise UnreadableFileError(f'{path}: not a text file of sample lines ({error})') from error
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             fields = [field.strip() for field in line.split(',')]
@@ -84,9 +89,11 @@ class Human36M(ForecastDataset):
         return [self.root / f'{prefix}{start + k * self.step:06d}.jpg' for k in range(self.total_frames)]
 
     def frames(self, index: int) -> np.ndarray:
-        images = []
-        for path in self.frame_paths(index):
-            with Image.open(require_path(path, self.task, self.prepare_script)) as image:
-                images.append(np.asarray(image.convert('RGB')))
+        images = [read_image(require_path(path, self.task, self.prepare_script), 'RGB')
+                  for path in self.frame_paths(index)]
         frames = resize_bicubic(np.stack(images), IMAGE_SIZE)
         return frames.transpose(0, 3, 1, 2).astype(np.float32) / self.std
+
+    def sample_source(self, index: int) -> str:
+        paths = self.frame_paths(index)
+        return f'{paths[0]} … {paths[-1].name} (listed in {self.source})'

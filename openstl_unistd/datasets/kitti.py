@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 
 from .base import ForecastDataset, PathLike, require_path, shape_error
+from .checks import name_range, open_hdf5
 from .lazy_files import PerProcessFiles, open_h5
 from .windows import window_starts
 
@@ -41,7 +42,7 @@ def read_sources(path: PathLike) -> np.ndarray:
     """``(N,)`` array of str: the source-recording name of every frame in a ``sources_*.hkl`` file."""
     import h5py
 
-    with h5py.File(path, 'r') as handle:
+    with open_hdf5(path) as handle:
         node = handle[hickle_dataset_key(handle, path)]
         values = node[()] if isinstance(node, h5py.Dataset) else None
     if values is None:
@@ -95,7 +96,7 @@ class KITTI(ForecastDataset):
         if stride is not None and stride < 1:
             raise ValueError(f'kitti: stride must be ≥ 1 or None, got {stride}')
         folder = require_path(Path(data_root) / 'kitti_hkl', self.task, self.prepare_script)
-        self.frames_path = require_path(folder / f'X_{self.split}.hkl', self.task, self.prepare_script)
+        self.frames_path = self.source = require_path(folder / f'X_{self.split}.hkl', self.task, self.prepare_script)
         sources_path = require_path(folder / f'sources_{self.split}.hkl', self.task, self.prepare_script)
         self.frames_key, count = self._check_frames(self.frames_path)
         sources = read_sources(sources_path)
@@ -110,7 +111,7 @@ class KITTI(ForecastDataset):
         """Key and frame count of the uint8 ``(N, 128, 160, 3)`` array in ``path``."""
         import h5py
 
-        with h5py.File(path, 'r') as handle:
+        with open_hdf5(path) as handle:
             key = hickle_dataset_key(handle, path)
             node = handle[key]
             if not isinstance(node, h5py.Dataset):
@@ -146,3 +147,7 @@ class KITTI(ForecastDataset):
         start = int(self.starts[index])
         data = self._files.get(str(self.frames_path))[self.frames_key][start:start + self.total_frames]
         return data.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+    def sample_source(self, index: int) -> str:
+        frames = name_range(int(self.starts[index]), self.total_frames)
+        return f'{self.frames_path}, {self.frames_key!r} frames {frames} (recording {self.source_of(index)})'

@@ -9,9 +9,9 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .base import ForecastDataset, PathLike, require_path
+from .checks import read_image
 
 SLOW_ACTIONS = ('boxing', 'handclapping', 'handwaving', 'walking')
 """Actions whose windows do not overlap: a new window every ``T + T'`` frames."""
@@ -81,7 +81,7 @@ class KTH(ForecastDataset):
 
     def __init__(self, data_root: PathLike, split: str, input_frames: int = 10, output_frames: int = 10) -> None:
         super().__init__(split, input_frames, output_frames)
-        root = require_path(f'{data_root}/kth', self.task, self.prepare_script)
+        root = self.source = require_path(f'{data_root}/kth', self.task, self.prepare_script)
         persons = TRAIN_PERSONS if self.split == 'train' else TEST_PERSONS
         self.videos: list[tuple[Path, list[str]]] = []
         samples = []
@@ -130,8 +130,12 @@ class KTH(ForecastDataset):
     def frames(self, index: int) -> np.ndarray:
         grey = []
         for path in self.frame_paths(index):
-            with Image.open(path) as image:
-                pixels = np.asarray(image)
+            pixels = read_image(path)
             grey.append(pixels[..., 0] if pixels.ndim == 3 else pixels)
         frames = resize_bilinear(np.stack(grey).astype(np.float32), IMAGE_SIZE)
         return (frames / self.std)[:, None]
+
+    def sample_source(self, index: int) -> str:
+        video, start = (int(v) for v in self.samples[index])
+        folder, names = self.videos[video]
+        return f'{folder}, frames {names[start]} … {names[start + self.total_frames - 1]}'

@@ -7,6 +7,8 @@ from typing import Any, Callable, Hashable
 
 import numpy as np
 
+from .checks import load_npy, open_hdf5
+
 
 class PerProcessFiles:
     """A cache ``key → open file`` that is emptied in every new process and never pickled.
@@ -44,15 +46,13 @@ class PerProcessFiles:
 
 
 def open_h5(path):
-    """Opener of HDF5 files, read-only."""
-    import h5py
-
-    return h5py.File(path, 'r')
+    """Opener of HDF5 files, read-only (an error naming the file if it is not readable HDF5)."""
+    return open_hdf5(path)
 
 
 def open_npy(path) -> np.ndarray:
     """Opener of ``.npy`` arrays as read-only memory maps: workers map the file, never copy it."""
-    return np.load(path, mmap_mode='r')
+    return load_npy(path, mmap=True)
 
 
 def open_binary(path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import ForecastDataset, PathLike, require_path, shape_error
+from .checks import UnreadableFileError, check_array
 from .lazy_files import PerProcessFiles, open_npy
 
 IDX_IMAGES_MAGIC = 2051
@@ -33,7 +34,7 @@ def read_idx_images(path: PathLike) -> np.ndarray:
         with gzip.open(path, 'rb') as file:
             data = file.read()
     except (OSError, EOFError, zlib.error) as error:
-        raise ValueError(f'{path}: not a readable gzip file ({error})') from None
+        raise UnreadableFileError(f'{path}: not a readable gzip file ({error})') from error
     if len(data) < 16:
         raise ValueError(f'{path}: {len(data)} bytes, expected an idx header of 16 bytes and images')
     magic, count, rows, cols = (int(v) for v in np.frombuffer(data, dtype='>i4', count=4))
@@ -101,17 +102,17 @@ class MovingMNIST(ForecastDataset):
             path = require_path(f'{data_root}/moving_mnist/train-images-idx3-ubyte.gz', self.task, self.prepare_script)
             self.digits = read_idx_images(path)
             self.length = num_train_sequences
+            self.source = path
         else:
-            self.path = require_path(f'{data_root}/moving_mnist/mnist_test_seq.npy', self.task, self.prepare_script)
+            self.path = self.source = require_path(f'{data_root}/moving_mnist/mnist_test_seq.npy', self.task,
+                                                   self.prepare_script)
             self.length = self._check_fixed_set(self.path)
             self._files = PerProcessFiles(open_npy)
 
     def _check_fixed_set(self, path: Path) -> int:
         """Number of sequences in the fixed set, after checking its dtype and shape."""
-        try:
-            array = open_npy(path)
-        except (OSError, ValueError) as error:
-            raise ValueError(f'{path}: not a readable .npy array ({error})') from None
+        array = open_npy(path)
+        check_array(path, 'array', array)
         if array.ndim != 4 or array.shape[2:] != self.frame_shape[1:]:
             raise shape_error(path, 'array', '(T, N, 64, 64) with time first', array.shape)
         if array.dtype != np.uint8:
@@ -152,3 +153,8 @@ class MovingMNIST(ForecastDataset):
         else:
             sequence = np.asarray(self._files.get(self.path)[:self.total_frames, index])
         return (sequence.astype(np.float32) / self.std)[:, None]
+
+    def sample_source(self, index: int) -> str:
+        if self.split == 'train':
+            return f'sequence {index} drawn from the digits of {self.source}'
+        return f'{self.source}, sequence {index} (axis 1)'

@@ -7,6 +7,7 @@ from typing import Mapping, Optional
 
 from ..tasks import TaskSpec
 from .base import ForecastDataset, PathLike
+from .checks import DataError, EmptySplitError
 
 LOADERS: dict[str, str] = {
     'taxibj': 'taxibj:TaxiBJ',
@@ -42,7 +43,8 @@ def build_dataset(spec: TaskSpec, split: str, data_root: PathLike, options: Opti
     """The ``split`` dataset of task ``spec`` with its T → T' and the loader ``options`` of the config.
 
     ``options['type']`` picks a loader other than the task's own (e.g. ``'arrays'``). The loader's
-    frame shape must match the task's ``(C, H, W)``.
+    frame shape must match the task's ``(C, H, W)``, and the split must hold at least one sample.
+    Errors about the data (``DataError``) are prefixed with the task and split.
     """
     options = dict(options or {})
     name = options.pop('type', spec.name)
@@ -52,9 +54,20 @@ def build_dataset(spec: TaskSpec, split: str, data_root: PathLike, options: Opti
     if unknown:
         valid = sorted(k for k in accepted if k not in ('self', 'data_root', 'split', 'input_frames', 'output_frames'))
         raise ValueError(f"task '{spec.name}': unknown data option(s) {unknown} for loader {name!r}; valid: {valid}")
-    dataset = cls(data_root, split, input_frames=spec.input_frames, output_frames=spec.output_frames, **options)
+    try:
+        dataset = cls(data_root, split, input_frames=spec.input_frames, output_frames=spec.output_frames, **options)
+    except DataError as error:
+        error.args = (f"task '{spec.name}', split '{split}': {error}",)
+        raise
+    dataset.task_name = spec.name
     expected = (spec.channels, spec.height, spec.width)
     if tuple(dataset.frame_shape) != expected:
         raise ValueError(f"task '{spec.name}': loader {name!r} gives frames (C, H, W) = {tuple(dataset.frame_shape)}, "
                          f'the task expects {expected}')
+    if len(dataset) == 0:
+        raise EmptySplitError(
+            f"task '{spec.name}', split '{split}': no samples in {dataset.source or data_root} (loader {name!r}): "
+            'the split is empty, or none of its sequences holds input_frames + output_frames = '
+            f"{spec.input_frames} + {spec.output_frames} frames; check the split's files and bounds "
+            "and the task's frames")
     return dataset

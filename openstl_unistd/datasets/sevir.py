@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 
 from .base import ForecastDataset, PathLike, require_path, shape_error
+from .checks import UnreadableFileError, check_array, load_npy, name_range, open_hdf5
 from .lazy_files import PerProcessFiles, open_h5
 from .windows import window_starts
 
@@ -67,8 +67,12 @@ class SEVIR(ForecastDataset):
 
     def _index_earthformer(self, root: Path, val_start: pd.Timestamp, test_start: pd.Timestamp) -> list[int]:
         """Select this split's events from the catalog; check every file they name. Returns event lengths."""
-        catalog_path = require_path(root / 'CATALOG.csv', self.task, self.prepare_script)
-        catalog = pd.read_csv(catalog_path, low_memory=False)
+        catalog_path = self.source = require_path(root / 'CATALOG.csv', self.task, self.prepare_script)
+        try:
+            catalog = pd.read_csv(catalog_path, low_memory=False)
+        except ValueError as error:  # pandas' ParserError and EmptyDataError, UnicodeDecodeError
+            raise UnreadableFileError(f'{catalog_path}: not a readable CSV catalog ({type(error).__name__}: '
+                                      f'{error})') from error
         missing = [c for c in CATALOG_COLUMNS if c not in catalog.columns]
         if missing:
             raise ValueError(f'{catalog_path}: column(s) {missing} missing; expected {list(CATALOG_COLUMNS)}, '
@@ -90,9 +94,10 @@ class SEVIR(ForecastDataset):
         lengths = {}
         for name, group in rows.groupby('file_name'):
             path = require_path(data_dir / name, self.task, self.prepare_script)
-            with h5py.File(path, 'r') as f:
+            with open_hdf5(path) as f:
                 if 'vil' not in f:
                     raise ValueError(f"{path}: key 'vil' is missing; found {sorted(f.keys())}")
+                check_array(path, 'vil', f['vil'])
                 shape = f['vil'].shape
             if len(shape) != 4 or tuple(shape[1:3]) != FRAME:
                 raise shape_error(path, 'vil', '(N, 384, 384, T)', shape)
@@ -105,13 +110,15 @@ class SEVIR(ForecastDataset):
 
     def _index_predbench(self, root: Path) -> list[int]:
         """List this split's ``.npy`` events and check their shapes (headers only). Returns event lengths."""
-        folder = require_path(root / self.split, self.task, self.prepare_script)
+        folder = self.source = require_path(root / self.split, self.task, self.prepare_script)
         self.files = [str(p) for p in sorted(folder.glob('*.npy'))]
         self.indices = np.zeros(len(self.files), dtype=np.int64)
         self.event_ids = [Path(p).stem for p in self.files]
         lengths = []
         for path in self.files:
-            shape = np.load(path, mmap_mode='r').shape
+            array = load_npy(path)
+            check_array(path, 'array', array)
+            shape = array.shape
             if len(shape) != 4 or shape[0] != 1 or tuple(shape[1:3]) != FRAME:
                 raise shape_error(path, 'array', '(1, 384, 384, T)', shape)
             lengths.append(int(shape[3]))
@@ -127,5 +134,12 @@ class SEVIR(ForecastDataset):
         if self.format == 'earthformer':
             block = self._files.get(self.files[event])['vil'][self.indices[event], :, :, time]
         else:
-            block = np.load(self.files[event], mmap_mode='r')[0, :, :, time]
+            block = load_npy(self.files[event])[0, :, :, time]
         return block.transpose(2, 0, 1)[:, None].astype(np.float32) / np.float32(255.0)
+
+    def sample_source(self, index: int) -> str:
+        event, start = (int(v) for v in self.windows[index])
+        frames = f'frames {name_range(start, self.total_frames)}'
+        if self.format == 'earthformer':
+            return f"{self.files[event]}, 'vil' row {self.indices[event]} (event {self.event_ids[event]}), {frames}"
+        return f'{self.files[event]}, {frames}'

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import ForecastDataset, PathLike, require_path, shape_error
+from .checks import check_array, check_rows_finite, load_npy, load_npz, npz_member
 
 
 class TaxiBJ(ForecastDataset):
@@ -13,7 +14,8 @@ class TaxiBJ(ForecastDataset):
     ``(N, 4, 2, 32, 32)`` in [−1, 1]; model range ``(x + 1) / 2``. OpenSTL has no validation split:
     ``val`` reads the test arrays, as OpenSTL does.
     ``format='predbench'``: ``taxibj/{train,val,test}.npy`` of shape ``(N, T, 2, 32, 32)`` holding raw
-    flow counts; model range ``x / 1250``. Both are small and read into memory.
+    flow counts; model range ``x / 1250``. Both are small and read into memory, where the split's
+    arrays are checked once for NaN/±Inf.
     """
 
     task = 'taxibj'
@@ -36,14 +38,17 @@ class TaxiBJ(ForecastDataset):
     def _read_openstl(self, data_root: PathLike) -> np.ndarray:
         path = require_path(f'{data_root}/taxibj/dataset.npz', self.task, self.prepare_script)
         part = 'train' if self.split == 'train' else 'test'
-        with np.load(path) as archive:
+        self.source, self.keys = path, (f'X_{part}', f'Y_{part}')
+        with load_npz(path) as archive:
             arrays = []
-            for key in (f'X_{part}', f'Y_{part}'):
+            for key in self.keys:
                 if key not in archive.files:
                     raise ValueError(f'{path}: key {key!r} is missing; found {sorted(archive.files)}')
-                array = archive[key]
+                array = npz_member(archive, path, key)
+                check_array(path, key, array)
                 if array.ndim != 5 or array.shape[2:] != self.frame_shape:
                     raise shape_error(path, key, '(N, T, 2, 32, 32)', array.shape)
+                check_rows_finite(array, path, key)
                 arrays.append(array)
         if arrays[0].shape[0] != arrays[1].shape[0]:
             raise ValueError(f'{path}: X_{part} has {arrays[0].shape[0]} samples but Y_{part} has {arrays[1].shape[0]}')
@@ -53,9 +58,12 @@ class TaxiBJ(ForecastDataset):
 
     def _read_predbench(self, data_root: PathLike) -> np.ndarray:
         path = require_path(f'{data_root}/taxibj/{self.split}.npy', self.task, self.prepare_script)
-        array = np.load(path)
+        self.source, self.keys = path, ('array',)
+        array = load_npy(path, mmap=False)
+        check_array(path, 'array', array)
         if array.ndim != 5 or array.shape[2:] != self.frame_shape:
             raise shape_error(path, 'array', '(N, T, 2, 32, 32)', array.shape)
+        check_rows_finite(array, path, 'array')
         self.check_sequence_length(array.shape[1], path)
         return (array / 1250.0).astype(np.float32)
 
@@ -64,3 +72,6 @@ class TaxiBJ(ForecastDataset):
 
     def frames(self, index: int) -> np.ndarray:
         return self.sequences[index, :self.total_frames]
+
+    def sample_source(self, index: int) -> str:
+        return f"{self.source}, {' and '.join(map(repr, self.keys))} row {index}"

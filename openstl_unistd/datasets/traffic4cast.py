@@ -15,10 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from .base import ForecastDataset, PathLike, require_path, shape_error
+from .checks import UnreadableFileError, check_array, name_range, open_hdf5
 from .lazy_files import PerProcessFiles, open_h5
 from .windows import window_starts
 
@@ -64,6 +64,7 @@ class Traffic4Cast(ForecastDataset):
         list_file = require_path(root / 'annotations' / 'traffic4cast2021' / ANNOTATIONS[self.split],
                                  self.task, self.prepare_script)
         days = self._read_list(list_file)
+        self.source = list_file
         folder = require_path(root / 'Traffic4Cast2021', self.task, self.prepare_script)
         paths, lengths = [], []
         for day in days:
@@ -80,8 +81,11 @@ class Traffic4Cast(ForecastDataset):
 
     @staticmethod
     def _read_list(list_file: Path) -> list[str]:
-        with open(list_file) as f:
-            days = json.load(f)
+        try:
+            with open(list_file) as f:
+                days = json.load(f)
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+            raise UnreadableFileError(f'{list_file}: not a readable JSON list of day files ({error})') from error
         if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
             raise ValueError(f'{list_file}: expected a JSON list of day files such as '
                              f'"BERLIN/training/2019-05-16_BERLIN_8ch.h5", got {type(days).__name__}')
@@ -89,10 +93,11 @@ class Traffic4Cast(ForecastDataset):
 
     @staticmethod
     def _day_length(path: Path) -> int:
-        """Frames of one day file, after checking its key and frame shape (reads the header only)."""
-        with h5py.File(path, 'r') as f:
+        """Frames of one day file, after checking its key, dtype and frame shape (reads the header only)."""
+        with open_hdf5(path) as f:
             if 'array' not in f:
                 raise ValueError(f"{path}: key 'array' is missing; found {sorted(f.keys())}")
+            check_array(path, 'array', f['array'])
             shape = f['array'].shape
         if len(shape) != 4 or tuple(shape[1:]) != RAW_FRAME:
             raise shape_error(path, 'array', '(T, 495, 436, 8)', shape)
@@ -108,3 +113,7 @@ class Traffic4Cast(ForecastDataset):
         block = array[start:start + self.total_frames,
                       self.top:self.top + CROP[0], self.left:self.left + CROP[1], :]
         return block.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+
+    def sample_source(self, index: int) -> str:
+        day, start = self.windows[index]
+        return f"{self.paths[day]}, 'array' frames {name_range(int(start), self.total_frames)}"
