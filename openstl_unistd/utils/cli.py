@@ -13,6 +13,8 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequ
     try:
         return main(argv)
     except USER_ERRORS as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        message = str(error.args[0] if isinstance(error, KeyError) and error.args else error)
+        if message.startswith('Caught ') and 'Original Traceback' in message:
+            message = message.rstrip().splitlines()[-1].split(': ', 1)[-1]  # a DataLoader worker's error, re-raised
         print(f'error: {message}', file=sys.stderr)
         return 2
