@@ -149,13 +149,14 @@ class OpenSTLMethodMixin:
         self.log('val_loss', loss, on_step=False, on_epoch=True, batch_size=self.prepare_batch(batch)['x'].shape[0])
         return loss
 
-    def normalization(self, task: str) -> tuple[float, float]:
-        """Per-task map of our datasets; OpenSTL's own datasets give one scalar mean/std (0/1 for images)."""
+    def normalization(self, task: str):
+        """Per-task map of our datasets (numbers, or per-channel ``(C, 1, 1)`` arrays for fields); OpenSTL's
+        own datasets give one scalar mean/std (0/1 for images)."""
         dataset = self.trainer.datamodule.test_loader.dataset
         per_task = getattr(dataset, 'datasets', None)
         source = per_task[task] if per_task is not None else getattr(dataset, 'source', None)
         if source is not None:
-            return float(source.mean), float(source.std)
+            return source.mean, source.std
         mean, std = self.openstl_normalization
         scalar = all(np.size(v) == 1 for v in (mean, std)) and mean is not None and std is not None
         return (float(np.asarray(mean).item()), float(np.asarray(std).item())) if scalar else (0.0, 1.0)

@@ -1,8 +1,11 @@
+import warnings
+
 import numpy as np
 import pytest
 import xarray as xr
 
 from openstl_unistd.datasets.custom import ArrayTask, XarrayTask
+from openstl_unistd.datasets.scaling import ScalingWarning
 from openstl_unistd.datasets.registry import build_dataset
 from openstl_unistd.tasks import resolve_task
 
@@ -15,7 +18,9 @@ def test_npy_arrays_split_by_fraction_normalized_on_train(tmp_path):
     train = build_dataset(SPEC, 'train', tmp_path, dict(type='arrays', path='mine.npy'))
     test = build_dataset(SPEC, 'test', tmp_path, dict(type='arrays', path='mine.npy', splits=dict(train=0.5, val=0.25, test=0.25)))
     assert len(train) == 16 and len(test) == 5
-    assert train.mean == pytest.approx(data[:16].min()) and train.std == pytest.approx(data[:16].max() - data[:16].min())
+    low, high = data[:16].min(axis=(0, 1, 3, 4)), data[:16].max(axis=(0, 1, 3, 4))  # per channel
+    np.testing.assert_allclose(train.mean.ravel(), low) and np.testing.assert_allclose(train.std.ravel(), high - low)
+    assert train.mean.shape == (2, 1, 1) and test.mean.shape == (2, 1, 1)
     x, y = train[3]
     assert x.shape == (3, 2, 8, 6) and y.shape == (2, 2, 8, 6)
     assert 0 <= x.min() and x.max() <= 1
@@ -65,7 +70,7 @@ def test_xarray_variable_cut_into_windows_by_date_split(tmp_path):
     train = build_dataset(SPEC, 'train', tmp_path, options)
     test = build_dataset(SPEC, 'test', tmp_path, options)
     assert len(train) == len(range(0, 24 - 5 + 1, 2)) and len(test) == len(range(0, 9 - 5 + 1, 2))
-    assert train.mean == pytest.approx(values[:24].min())
+    np.testing.assert_allclose(train.mean.ravel(), values[:24].min(axis=(0, 2, 3)))
     x, y = test[1]
     assert x.shape == (3, 2, 8, 6)
     np.testing.assert_allclose(test.denormalize(x.numpy()), values[31 + 2:31 + 5], rtol=1e-5)
@@ -78,3 +83,72 @@ def test_xarray_errors_name_the_variable_and_dims(tmp_path):
         XarrayTask(tmp_path, 'train', 3, 2, path='era.nc', variable='sst')
     with pytest.raises(ValueError, match=r"era.nc: 't2m' has dims \('time', 'level', 'lat', 'lon'\), expected \(time, y, x\)"):
         XarrayTask(tmp_path, 'train', 3, 2, path='era.nc', variable='t2m')
+
+
+def _field(channels_scale=(1.0, 50.0), offset=(0.0, 300.0), n=20, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal((n, 6, 2, 8, 6))
+    return (base * np.array(channels_scale)[:, None, None] + np.array(offset)[:, None, None]).astype(np.float32)
+
+
+@pytest.mark.parametrize('loader', ['arrays', 'xarray'])
+def test_standard_scaling_round_trips_physical_values_per_channel(tmp_path, loader):
+    data = _field()
+    if loader == 'arrays':
+        np.save(tmp_path / 'f.npy', data)
+        options = dict(type='arrays', path='f.npy', scale='standard')
+        train_part = data[:16]
+    else:  # one long series along time
+        series = data.reshape(-1, 2, 8, 6)
+        xr.Dataset({'v': (('time', 'c', 'y', 'x'), series)}).to_netcdf(tmp_path / 'f.nc')
+        options = dict(type='xarray', path='f.nc', variable='v', channel_dim='c', scale='standard')
+        train_part = series[:int(round(0.8 * len(series)))][:, None]
+    train = build_dataset(SPEC, 'train', tmp_path, options)
+    test = build_dataset(SPEC, 'test', tmp_path, options)
+    axes = (0, 1, 3, 4)
+    np.testing.assert_allclose(train.mean.ravel(), train_part.astype(np.float64).mean(axis=axes), rtol=1e-6)
+    np.testing.assert_allclose(train.std.ravel(), train_part.astype(np.float64).std(axis=axes), rtol=1e-6)
+    x, y = train[2]
+    model = np.concatenate([x.numpy(), y.numpy()])
+    # each channel centred and unit-spread in model units, whatever its physical offset and spread
+    assert abs(float(model[:, 1].mean())) < 0.5 and 0.5 < float(model[:, 1].std()) < 1.5
+    first_targets = test.split_values()[0, 3:5] if loader == 'arrays' else test.split_values()[3:5].values
+    np.testing.assert_allclose(test.denormalize(test[0][1].numpy()), first_targets, rtol=1e-5, atol=1e-3)
+
+
+def test_the_squeeze_warning_fires_on_a_zero_centred_field_and_not_on_image_data(tmp_path):
+    rng = np.random.default_rng(0)
+    anomalies = rng.normal(0, 1, (20, 6, 1, 8, 6))
+    anomalies[3, 2, 0, 4, 4] = 400.0  # one rare large event, as in rain or velocity anomalies
+    np.save(tmp_path / 'anomalies.npy', anomalies.astype(np.float32))
+    spec = resolve_task(dict(SPEC.__dict__, channels=1))
+    with pytest.warns(ScalingWarning, match=r"anomalies.npy: 'array': with scale='minmax', 99% of the training values "
+                                            r'lie in a sliver of the range they span \(channel 0: '):
+        build_dataset(spec, 'train', tmp_path, dict(type='arrays', path='anomalies.npy'))
+    images = rng.integers(0, 256, (20, 6, 1, 8, 6)).astype(np.uint8)
+    np.save(tmp_path / 'images.npy', images)
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', ScalingWarning)
+        build_dataset(spec, 'train', tmp_path, dict(type='arrays', path='images.npy'))
+        build_dataset(spec, 'train', tmp_path, dict(type='arrays', path='images.npy', scale='standard'))
+
+
+def test_scale_options_are_checked(tmp_path):
+    np.save(tmp_path / 'f.npy', _field())
+    with pytest.raises(ValueError, match=r"scale must be one of \('minmax', 'standard'\), got 'zscore'"):
+        build_dataset(SPEC, 'train', tmp_path, dict(type='arrays', path='f.npy', scale='zscore'))
+    with pytest.raises(ValueError, match=r'mean has 3 values, expected 1 or one per channel \(2\)'):
+        build_dataset(SPEC, 'train', tmp_path, dict(type='arrays', path='f.npy', mean=[0, 1, 2], std=1.0))
+    with pytest.raises(ValueError, match='give both mean and std, or neither'):
+        build_dataset(SPEC, 'train', tmp_path, dict(type='arrays', path='f.npy', mean=0.0))
+    given = build_dataset(SPEC, 'train', tmp_path, dict(type='arrays', path='f.npy', mean=[1.0, 2.0], std=[3.0, 4.0]))
+    assert given.mean.ravel().tolist() == [1.0, 2.0] and given.std.ravel().tolist() == [3.0, 4.0]
+
+
+def test_a_field_split_reports_its_data_range_in_model_units(tmp_path):
+    data = _field()
+    np.save(tmp_path / 'f.npy', data)
+    test = build_dataset(SPEC, 'test', tmp_path, dict(type='arrays', path='f.npy', scale='standard'))
+    model = (data[18:20, :5].astype(np.float64) - test.mean) / test.std
+    assert test.metric_convention == 'field'
+    assert test.data_range == pytest.approx(model.max() - model.min(), rel=1e-6)

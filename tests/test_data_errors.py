@@ -143,8 +143,8 @@ def test_all_finite_is_exact_even_when_the_sum_overflows():
 
 def test_non_finite_or_zero_scale_names_the_file(tmp_path):
     build = arrays(tmp_path, frames(), mean=float('nan'), std=1.0)
-    with pytest.raises(DataError, match=r"task 'rain', split 'train': .*rain.npy: 'array': normalization mean=nan, "
-                                        r'std=1.0; expected finite values and std ≠ 0'):
+    with pytest.raises(DataError, match=r"task 'rain', split 'train': .*rain.npy: 'array': normalization "
+                                        r'mean=\[nan, nan\], std=\[1.0, 1.0\]; expected finite values and std ≠ 0'):
         build()
 
 

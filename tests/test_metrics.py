@@ -134,3 +134,47 @@ def test_contingency_equals_direct_counting_for_unsorted_thresholds():
     expected = [[int(((pred >= t) & (true >= t)).sum()), int(((pred < t) & (true >= t)).sum()),
                  int(((pred >= t) & (true < t)).sum())] for t in thresholds]
     assert contingency(pred, true, thresholds).tolist() == expected
+
+
+def test_field_metrics_are_physical_errors_and_unclipped_psnr_ssim_with_the_given_range():
+    g = torch.Generator().manual_seed(7)
+    true = torch.randn(2, 3, 2, 16, 16, generator=g, dtype=torch.float64)  # standardized, signed
+    pred = true + 0.3 * torch.randn(true.shape, generator=g, dtype=torch.float64)
+    mean = np.array([10.0, -3.0]).reshape(2, 1, 1)
+    std = np.array([2.0, 50.0]).reshape(2, 1, 1)
+    data_range = float(true.max() - true.min())
+    metric = ForecastMetrics(['mse', 'mae', 'rmse', 'psnr', 'ssim'], mean=mean, std=std, data_range=data_range)
+    metric.update(pred[:1], true[:1])
+    metric.update(pred[1:], true[1:])
+    scores = metric.compute()
+    p = pred.numpy() * std + mean  # physical units, per channel
+    t = true.numpy() * std + mean
+    frames = p.shape[0] * p.shape[1]
+    assert scores['mse'] == pytest.approx(((p - t) ** 2).sum() / frames, rel=1e-5)
+    assert scores['mae'] == pytest.approx(np.abs(p - t).sum() / frames, rel=1e-5)
+    assert scores['rmse'] == pytest.approx(math.sqrt(scores['mse']), rel=1e-12)
+    model_p, model_t = pred.reshape(-1, 2, 16, 16).numpy(), true.reshape(-1, 2, 16, 16).numpy()
+    psnr = np.mean([peak_signal_noise_ratio(model_t[i], model_p[i], data_range=data_range) for i in range(frames)])
+    ssim = np.mean([structural_similarity(model_t[i], model_p[i], data_range=data_range, channel_axis=0)
+                    for i in range(frames)])
+    assert scores['psnr'] == pytest.approx(psnr, abs=1e-4) and scores['ssim'] == pytest.approx(ssim, abs=1e-4)
+    assert metric.mean == [10.0, -3.0] and metric.std == [2.0, 50.0]
+    # the image convention (no data_range) would clip the signed field to [0, 1]: different scores
+    image_metric = ForecastMetrics(['psnr'], mean=mean, std=std)
+    image_metric.update(pred, true)
+    assert image_metric.compute()['psnr'] != pytest.approx(scores['psnr'], abs=0.1)
+
+
+def test_signed_fields_get_a_diverging_scale_shared_by_truth_and_prediction(tmp_path):
+    from openstl_unistd.core.visualization import colour_scale, save_prediction_grid
+
+    rng = np.random.default_rng(0)
+    inputs, trues = rng.normal(0, 1, (4, 1, 8, 8)), rng.normal(0, 3, (6, 1, 8, 8))
+    signed = colour_scale(inputs, trues, field=True)
+    bound = max(np.abs(inputs).max(), np.abs(trues).max())
+    assert signed == {'cmap': 'RdBu_r', 'vmin': -bound, 'vmax': bound}
+    positive = colour_scale(inputs + 30, trues + 30, field=True)
+    assert positive['cmap'] == 'viridis' and positive["vmin"] == pytest.approx(min((inputs + 30).min(), (trues + 30).min()))
+    assert colour_scale(inputs, trues, field=False) == {'cmap': 'viridis', 'vmin': 0.0, 'vmax': 1.0}
+    path = save_prediction_grid(inputs, trues, trues * 0.1, tmp_path / 'f.png', field=True)
+    assert path.stat().st_size > 0

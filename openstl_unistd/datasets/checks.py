@@ -151,14 +151,6 @@ def check_array(path: PathLike, key: str, array) -> None:
         raise DataError(f'{path}: {key!r} is empty: shape {shape}, expected at least one value along every axis')
 
 
-def check_scale(mean: float, std: float, source: PathLike) -> tuple[float, float]:
-    """``(mean, std)`` as floats if both are finite and ``std`` is not 0, else an error naming ``source``."""
-    mean, std = float(mean), float(std)
-    if not (np.isfinite(mean) and np.isfinite(std)) or std == 0:
-        raise DataError(f'{source}: normalization mean={mean}, std={std}; expected finite values and std ≠ 0')
-    return mean, std
-
-
 def all_finite(values) -> bool:
     """Whether every value of a CPU tensor or array is finite: one sum (non-finite if any value is), the
     full test only if that sum is not finite. numpy's reductions run on one thread: torch's intra-op

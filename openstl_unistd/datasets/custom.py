@@ -6,9 +6,14 @@ Configured per task in the config, e.g.::
                   encoder_depth=2)]
     data = dict(datasets=dict(rain=dict(type='arrays', path='rain/radar.npy')))
 
-Values are mapped to the model range by ``mean``/``std`` (model = (x − mean) / std); when not
-given they are the minimum and the range of the training part, so training data lies in [0, 1]
-(this reads the training part once: give ``mean``/``std`` for very large data).
+Values are mapped to the model range per channel by ``mean``/``std`` (model = (x − mean) / std).
+When not given they are fitted on the training part (read once; give ``mean``/``std`` for very
+large data) as ``scale`` says: ``'minmax'`` (default; training data in [0, 1]) or ``'standard'``
+(mean 0, std 1: signed fields). See ``scaling.py``, which also warns when a scaling squeezes the
+data into a sliver of the model range.
+
+These are *fields*, not pictures: their metrics (docs/metrics.md) are MSE/MAE/RMSE in physical
+units and PSNR/SSIM with the data range of the test targets, without clipping to [0, 1].
 """
 from __future__ import annotations
 
@@ -18,8 +23,8 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 
 from .base import ForecastDataset, PathLike, SPLITS, require_path, shape_error
-from .checks import (DataError, check_array, check_rows_finite, check_scale, load_npy, load_npz, name_range,
-                     npz_member, open_xarray)
+from .checks import DataError, check_array, check_rows_finite, load_npy, load_npz, name_range, npz_member, open_xarray
+from .scaling import Scale, as_channel_scale, fit_scaling, model_range_of, warn_if_squeezed
 from .windows import window_starts
 
 SplitSpec = Mapping[str, Union[float, Sequence]]
@@ -48,35 +53,57 @@ def split_range(splits: SplitSpec, split: str, length: int, source: PathLike) ->
     return int(start), int(end)
 
 
-def _scale(train_values, mean: Optional[float], std: Optional[float], source: PathLike, key: str,
-           offset: int, rows: str) -> tuple[float, float]:
-    """``(mean, std)`` as given, or the minimum and range of the training values (one pass over them).
+def _scale(train_values, channel_axis: int, scale: str, mean: Scale, std: Scale, source: PathLike, key: str,
+           offset: int, rows: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(mean, std)`` of shape ``(C, 1, 1)``: as given, or fitted on the training values
+    by ``scale`` (one pass over them; then a warning if the scaling squeezes them).
 
     ``train_values`` are rows ``offset …`` (``rows``: samples or time steps) of ``key`` in ``source``;
     NaN or ±Inf among them is an error naming the first such rows.
     """
+    where = f'{source}: {key!r}'
+    channels = train_values.shape[channel_axis]
     if mean is not None and std is not None:
-        return check_scale(mean, std, f'{source}: {key!r}')
+        return as_channel_scale(mean, std, channels, where)
+    if (mean is None) != (std is None):
+        raise DataError(f'{where}: give both mean and std, or neither (then they are fitted with scale={scale!r})')
     if train_values.size == 0:
         raise DataError(f'{source}: the train split of {key!r} is empty, so mean and std cannot be fitted '
                         'on it; give a train split or mean and std')
-    if hasattr(train_values, 'dims'):  # xarray skips NaN unless told not to
-        low, high = float(train_values.min(skipna=False)), float(train_values.max(skipna=False))
-    else:
-        low, high = float(train_values.min()), float(train_values.max())
-    if not (np.isfinite(low) and np.isfinite(high)):
+    mean_, std_ = fit_scaling(train_values, channel_axis, scale, where)
+    if not (np.isfinite(mean_).all() and np.isfinite(std_).all()):
         check_rows_finite(np.asarray(train_values), source, key, rows, offset)
-    return check_scale(low, (high - low) or 1.0, f'{source}: {key!r}')
+    warn_if_squeezed(train_values, channel_axis, mean_, std_, scale, where)
+    return mean_, std_
 
 
-class ArrayTask(ForecastDataset):
+class FieldTask(ForecastDataset):
+    """A user's field: per-channel scaling, and the metric convention of fields (``data_range``)."""
+
+    metric_convention = 'field'
+    channel_axis = 2
+
+    def split_values(self):
+        """This split's raw values, with channels on :attr:`channel_axis` (for :attr:`data_range`)."""
+        raise NotImplementedError
+
+    @property
+    def data_range(self) -> float:
+        """``max − min`` of this split's values in model units: the data range of PSNR/SSIM (one pass)."""
+        if getattr(self, '_data_range', None) is None:
+            self._data_range = model_range_of(self.split_values(), self.mean, self.std, self.channel_axis) or 1.0
+        return self._data_range
+
+
+class ArrayTask(FieldTask):
     """Samples from an array of shape ``(N, T_total, C, H, W)``, split along ``N``.
 
     Args:
         path: ``.npy`` (memory-mapped) or ``.npz`` file, relative to ``data_root`` or absolute.
         key: array name inside an ``.npz``.
         splits: fractions or ``(start, end)`` sample ranges per split (default 0.8/0.1/0.1).
-        mean, std: normalization; fitted on the training part when omitted.
+        scale: ``'minmax'`` or ``'standard'``, per channel, fitted on the training part.
+        mean, std: normalization (a number, or one per channel) instead of fitting it.
     """
 
     task = 'arrays'
@@ -84,7 +111,7 @@ class ArrayTask(ForecastDataset):
 
     def __init__(self, data_root: PathLike, split: str, input_frames: int, output_frames: int,
                  path: PathLike = '', key: Optional[str] = None, splits: SplitSpec = DEFAULT_SPLITS,
-                 mean: Optional[float] = None, std: Optional[float] = None) -> None:
+                 scale: str = 'minmax', mean: Scale = None, std: Scale = None) -> None:
         super().__init__(split, input_frames, output_frames)
         file = self.source = require_path(Path(data_root) / path, self.task, self.prepare_script)
         self.key = key or 'array'
@@ -95,7 +122,9 @@ class ArrayTask(ForecastDataset):
         self.check_sequence_length(array.shape[1], file)
         self.frame_shape = tuple(array.shape[2:])
         train_start, train_end = split_range(splits, 'train', len(array), file)
-        self.mean, self.std = _scale(array[train_start:train_end], mean, std, file, self.key, train_start, 'sample')
+        self.scale = scale
+        self.mean, self.std = _scale(array[train_start:train_end], 2, scale, mean, std, file, self.key, train_start,
+                                     'sample')
         start, end = split_range(splits, split, len(array), file)
         if file.suffix == '.npz':  # already in memory: check the whole split now rather than sample by sample
             check_rows_finite(array[start:end], file, self.key, 'sample', start)
@@ -115,6 +144,9 @@ class ArrayTask(ForecastDataset):
     def __len__(self) -> int:
         return self.count
 
+    def split_values(self):
+        return self.array[self.offset:self.offset + self.count, :self.total_frames]
+
     def frames(self, index: int) -> np.ndarray:
         raw = self.array[self.offset + index, :self.total_frames]
         return ((np.asarray(raw, dtype=np.float32) - self.mean) / self.std).astype(np.float32)
@@ -123,7 +155,7 @@ class ArrayTask(ForecastDataset):
         return f'{self.source}, {self.key!r} row {self.offset + index}'
 
 
-class XarrayTask(ForecastDataset):
+class XarrayTask(FieldTask):
     """Windows of ``T + T'`` steps of one variable of a netCDF or zarr dataset, opened lazily.
 
     The variable has dims ``(time, [channel], y, x)``. The time axis is split by fractions,
@@ -134,15 +166,18 @@ class XarrayTask(ForecastDataset):
         path: ``.nc`` file or ``.zarr`` store, relative to ``data_root`` or absolute.
         variable: the variable's name.
         time_dim: name of the time dimension; ``channel_dim``: of the channel one, if any.
+        scale, mean, std: as :class:`ArrayTask` (statistics over the training time steps).
     """
+
+    channel_axis = 1
 
     task = 'xarray'
     prepare_script = CUSTOM_HINT
 
     def __init__(self, data_root: PathLike, split: str, input_frames: int, output_frames: int,
                  path: PathLike = '', variable: str = '', time_dim: str = 'time', channel_dim: Optional[str] = None,
-                 stride: int = 1, splits: SplitSpec = DEFAULT_SPLITS,
-                 mean: Optional[float] = None, std: Optional[float] = None) -> None:
+                 stride: int = 1, splits: SplitSpec = DEFAULT_SPLITS, scale: str = 'minmax',
+                 mean: Scale = None, std: Scale = None) -> None:
         super().__init__(split, input_frames, output_frames)
         file = self.source = require_path(Path(data_root) / path, self.task, self.prepare_script)
         dataset = open_xarray(file)
@@ -161,8 +196,10 @@ class XarrayTask(ForecastDataset):
         self.frame_shape = tuple(int(s) for s in data.shape[1:])
         train_start, train_end = self._time_range(data, splits, 'train', time_dim, file)
         train = data.isel({time_dim: slice(train_start, train_end)})
-        self.mean, self.std = _scale(train, mean, std, file, variable, train_start, f'{time_dim} step')
+        self.scale = scale
+        self.mean, self.std = _scale(train, 1, scale, mean, std, file, variable, train_start, f'{time_dim} step')
         start, end = self._time_range(data, splits, split, time_dim, file)
+        self.split_range = (start, end)
         self.data, self.time_dim, self.variable = data, time_dim, variable
         self.starts = start + window_starts([end - start], self.total_frames, stride)[:, 1]
 
@@ -178,6 +215,10 @@ class XarrayTask(ForecastDataset):
 
     def __len__(self) -> int:
         return len(self.starts)
+
+    def split_values(self):
+        start, end = self.split_range
+        return self.data.isel({self.time_dim: slice(start, end)})
 
     def frames(self, index: int) -> np.ndarray:
         start = int(self.starts[index])

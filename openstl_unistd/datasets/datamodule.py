@@ -4,6 +4,8 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence
 
 import lightning as L
+import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
 from ..tasks import KNOWN_TASKS, TaskSpec
@@ -129,10 +131,30 @@ class MultiTaskDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         return self._evaluation_loaders('test')
 
-    def normalization(self, task: str, split: str = 'test') -> tuple[float, float]:
-        """``(mean, std)`` of a task's ``split`` dataset: ``physical = model · std + mean``."""
+    def normalization(self, task: str, split: str = 'test'):
+        """``(mean, std)`` of a task's ``split`` dataset: ``physical = model · std + mean`` (numbers, or
+        per-channel arrays of shape ``(C, 1, 1)`` for fields)."""
         dataset = self.build_split(split)[task]
-        return float(dataset.mean), float(dataset.std)
+        return dataset.mean, dataset.std
+
+    def metric_options(self, task: str, split: str = 'test') -> dict:
+        """``mean``, ``std`` and ``data_range`` of a task's ``split`` for its metrics: ``data_range`` is the
+        split's range in model units for fields (the field convention of docs/metrics.md), else ``None``."""
+        dataset = self.build_split(split)[task]
+        field = getattr(dataset, 'metric_convention', 'image') == 'field'
+        return {'mean': dataset.mean, 'std': dataset.std, 'data_range': dataset.data_range if field else None}
+
+    def train_mean(self, task: str, max_samples: int = 512) -> torch.Tensor:
+        """The per-pixel mean ``(C, H, W)`` of a task's training frames (inputs and targets), in model range:
+        the "predict the training mean" baseline. Over at most ``max_samples`` samples, evenly spaced."""
+        dataset = self.build_split('train')[task]
+        picks = np.unique(np.linspace(0, len(dataset) - 1, min(max_samples, len(dataset))).round().astype(int))
+        total = None
+        for index in picks:
+            x, y = dataset[int(index)]
+            frames = torch.cat([x, y]).double().sum(dim=0)
+            total = frames if total is None else total + frames
+        return (total / (len(picks) * dataset.total_frames)).float()
 
     def state_dict(self) -> dict:
         """The training sampler's position, saved in Lightning checkpoints.

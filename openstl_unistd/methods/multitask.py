@@ -42,6 +42,8 @@ class TrainingOptions:
         save_preds: number of test samples per task whose inputs/targets/predictions are saved.
         figures: save a frame grid per task after testing.
         copy_last_baseline: also score "repeat the last input frame" on the test sets.
+        train_mean_baseline: also score "predict the per-pixel training mean" (over at most
+            ``train_mean_samples`` training samples): a model that learns a flat field loses to it.
     """
 
     lr: float = 7e-4
@@ -55,6 +57,8 @@ class TrainingOptions:
     save_preds: int = 0
     figures: bool = True
     copy_last_baseline: bool = False
+    train_mean_baseline: bool = False
+    train_mean_samples: int = 512
 
 
 class MultiTaskTraining:
@@ -74,8 +78,11 @@ class MultiTaskTraining:
         self.val_losses = nn.ModuleDict({name: MeanMetric() for name in self.task_names})
         self.test_metrics = nn.ModuleDict()
         self.baseline_metrics = nn.ModuleDict()
+        self.mean_metrics = nn.ModuleDict()
+        self.train_means: dict[str, torch.Tensor] = {}
         self.test_results: dict[str, dict[str, float]] = {}
         self.baseline_results: dict[str, dict[str, float]] = {}
+        self.train_mean_results: dict[str, dict[str, float]] = {}
         self._saved: dict[str, dict[str, list]] = {}
 
     # ---- optimization -------------------------------------------------------------------------
@@ -181,15 +188,32 @@ class MultiTaskTraining:
             return datamodule.normalization(task, 'test')
         return 0.0, 1.0
 
+    def train_mean(self, task: str) -> torch.Tensor:
+        """The per-pixel training mean ``(C, H, W)`` of ``task`` in model range (from the data module)."""
+        datamodule = getattr(self.trainer, 'datamodule', None)
+        if not hasattr(datamodule, 'train_mean'):
+            raise ValueError('evaluation.train_mean_baseline needs a data module with training data (train_mean)')
+        return datamodule.train_mean(task, self.options.train_mean_samples)
+
+    def metric_options(self, task: str) -> dict:
+        """``mean``, ``std`` and ``data_range`` of a task's test metrics (see the data module's)."""
+        datamodule = getattr(self.trainer, 'datamodule', None)
+        if hasattr(datamodule, 'metric_options'):
+            return datamodule.metric_options(task, 'test')
+        mean, std = self.normalization(task)
+        return {'mean': mean, 'std': std, 'data_range': None}
+
     def on_test_start(self) -> None:
         """One metric accumulator per task, with the test dataset's map to physical values."""
         for spec in self.tasks:
-            mean, std = self.normalization(spec.name)
-            kwargs = dict(mean=mean, std=std, ssim_data_range=self.options.ssim_data_range,
+            kwargs = dict(**self.metric_options(spec.name), ssim_data_range=self.options.ssim_data_range,
                           output_frames=spec.output_frames)
             self.test_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
             if self.options.copy_last_baseline:
                 self.baseline_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
+            if self.options.train_mean_baseline:
+                self.mean_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
+                self.train_means[spec.name] = self.train_mean(spec.name).to(self.device)
         self._saved = {name: {'inputs': [], 'trues': [], 'preds': []} for name in self.task_names}
 
     def test_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> None:
@@ -199,6 +223,8 @@ class MultiTaskTraining:
         self.test_metrics[task].update(pred, y)
         if self.options.copy_last_baseline:
             self.baseline_metrics[task].update(x[:, -1:].expand_as(y), y)
+        if self.options.train_mean_baseline:
+            self.mean_metrics[task].update(self.train_means[task].to(y.dtype).expand_as(y), y)
         self._keep_for_saving(task, x, y, pred)
 
     def _keep_for_saving(self, task: str, x, y, pred) -> None:
@@ -215,6 +241,8 @@ class MultiTaskTraining:
                              if metric.update_count}
         self.baseline_results = {name: metric.compute() for name, metric in self.baseline_metrics.items()
                                  if metric.update_count}
+        self.train_mean_results = {name: metric.compute() for name, metric in self.mean_metrics.items()
+                                   if metric.update_count}
         for task, scores in self.test_results.items():
             for metric, value in scores.items():
                 self.log(f'test/{task}/{metric}', float(value), sync_dist=False)
@@ -244,8 +272,11 @@ class MultiTaskTraining:
                 metric = self.test_metrics[task]
                 (folder / 'normalization.json').write_text(json.dumps({'mean': metric.mean, 'std': metric.std}))
             if self.options.figures:
-                save_prediction_grid(arrays['inputs'][0], arrays['trues'][0], arrays['preds'][0],
-                                     save_dir / 'figures' / f'{task}.png', title=task)
+                metric = self.test_metrics[task]
+                field = metric.data_range is not None
+                shown = {k: metric.physical(torch.as_tensor(v[0])).numpy() if field else v[0] for k, v in arrays.items()}
+                save_prediction_grid(shown['inputs'], shown['trues'], shown['preds'],
+                                     save_dir / 'figures' / f'{task}.png', title=task, field=field)
 
 
 class MultiTaskMethod(MultiTaskTraining, L.LightningModule):

@@ -17,17 +17,25 @@ def default_work_dir(config_path: str | Path) -> Path:
     return Path('work_dirs') / Path(config_path).stem
 
 
+BASELINE_ROWS = (('copy_last_frame', 'copy last frame'), ('train_mean', 'training mean'))
+"""The reference predictors' sections of ``results.json`` and their rows in the printed table."""
+
+
 def format_results(results: Mapping[str, Mapping[str, float]],
-                   baseline: Optional[Mapping[str, Mapping[str, float]]] = None, model_name: str = 'model') -> str:
-    """One table: a row per task (and per baseline row when given), its metrics as columns."""
+                   baselines: Optional[Mapping[str, Mapping[str, Mapping[str, float]]]] = None,
+                   model_name: str = 'model') -> str:
+    """One table: a row per task, then a row per reference predictor of ``baselines`` (section name →
+    task → metrics, e.g. ``{'copy_last_frame': ...}``), its metrics as columns."""
+    baselines = baselines or {}
     columns: list[str] = []
-    for scores in list(results.values()) + list((baseline or {}).values()):
+    for scores in list(results.values()) + [s for section in baselines.values() for s in section.values()]:
         columns += [name for name in scores if name not in columns]
     rows = []
     for task, scores in results.items():
         rows.append((task, model_name, scores))
-        if baseline and task in baseline:
-            rows.append((task, 'copy last frame', baseline[task]))
+        for section, label in BASELINE_ROWS:
+            if task in baselines.get(section, {}):
+                rows.append((task, label, baselines[section][task]))
 
     def cell(value) -> str:
         if value is None:
@@ -54,10 +62,23 @@ def _prepare(cfg, data_root: Optional[str], splits: tuple[str, ...]):
     return tasks, datamodule
 
 
+def _baselines(method) -> dict:
+    """The reference predictors' results, by ``results.json`` section."""
+    sections = {'copy_last_frame': method.baseline_results, 'train_mean': method.train_mean_results}
+    return {name: results for name, results in sections.items() if results}
+
+
+def model_label(cfg: Mapping) -> str:
+    """The model's name in result tables: ``UniSTD``, ``TAU``, ``SimVP v2``, ``Earthformer``…"""
+    model = cfg['model']
+    if model['type'] == 'SimVP':
+        return {'incepu': 'SimVP v1', 'gsta': 'SimVP v2', 'tau': 'TAU'}.get(str(model.get('model_type', 'gsta')).lower(),
+                                                                            'SimVP')
+    return str(model['type'])
+
+
 def _write_results(work_dir: Path, method) -> None:
-    payload = {'results': method.test_results}
-    if method.baseline_results:
-        payload['copy_last_frame'] = method.baseline_results
+    payload = {'results': method.test_results, **_baselines(method)}
     (work_dir / 'results.json').write_text(json.dumps(payload, indent=2, allow_nan=True))
 
 
@@ -86,7 +107,7 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
     trainer.test(method, datamodule=datamodule, ckpt_path=str(best) if best.exists() else None, verbose=False)
     if trainer.is_global_zero:
         _write_results(work_dir, method)
-        print(format_results(method.test_results, method.baseline_results, cfg['model']['type']))
+        print(format_results(method.test_results, _baselines(method), model_label(cfg)))
     return method.test_results
 
 
@@ -102,5 +123,5 @@ def test(cfg, checkpoint: str, work_dir: Path, data_root: Optional[str] = None, 
     trainer.test(method, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
     if trainer.is_global_zero:
         _write_results(work_dir, method)
-        print(format_results(method.test_results, method.baseline_results, cfg['model']['type']))
+        print(format_results(method.test_results, _baselines(method), model_label(cfg)))
     return method.test_results

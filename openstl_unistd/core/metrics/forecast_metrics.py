@@ -7,6 +7,9 @@ Conventions (docs/metrics.md):
   with their tables. PSNR, SSIM and SNR clip predictions to [0, 1] first, as OpenSTL does.
 - CSI and the Nino3.4 scores need physical values: predictions and targets are de-normalized
   with the dataset's ``mean``/``std`` (``physical = model · std + mean``).
+- Fields (a user's own data, ``data_range`` given): MSE, MAE and RMSE in physical units (per-frame
+  sums as above), PSNR, SSIM and SNR in model units with ``data_range`` (the test targets' range)
+  and no clipping: a signed or standardized field is not an image in [0, 1].
 """
 from __future__ import annotations
 
@@ -27,24 +30,28 @@ class ForecastMetrics(Metric):
     Args:
         metrics: names among :data:`KNOWN_METRICS` (``csi`` gives ``csi_<threshold>`` and ``csi_m``;
             ``nino`` gives ``c_nino34_m``, ``c_nino34_wm`` and ``nino_rmse``).
-        mean, std: the dataset's map to physical values.
+        mean, std: the dataset's map to physical values: numbers, or per-channel arrays of shape ``(C, 1, 1)``.
         ssim_data_range: ``data_range`` of SSIM on [0, 1] frames (1.0; OpenSTL's legacy call to
             scikit-image < 0.20 passed none and so used 2.0, the float default of that time).
         csi_thresholds: VIL thresholds (physical units).
         output_frames: T' (needed by ``nino``: its T' − 2 leads).
+        data_range: the field convention (above) with this PSNR/SSIM data range; ``None``: images.
     """
 
     full_state_update = False
     higher_is_better = None
 
     def __init__(self, metrics: Sequence[str], mean: float = 0.0, std: float = 1.0, ssim_data_range: float = 1.0,
-                 csi_thresholds: Sequence[float] = weather.SEVIR_THRESHOLDS, output_frames: int | None = None) -> None:
+                 csi_thresholds: Sequence[float] = weather.SEVIR_THRESHOLDS, output_frames: int | None = None,
+                 data_range: float | None = None) -> None:
         super().__init__()
         unknown = sorted(set(metrics) - set(KNOWN_METRICS))
         if unknown:
             raise ValueError(f'unknown metric(s) {unknown}; known: {list(KNOWN_METRICS)}')
         self.metrics = tuple(metrics)
-        self.mean, self.std = float(mean), float(std)
+        self.register_buffer('scale_mean', torch.as_tensor(mean, dtype=torch.float32), persistent=False)
+        self.register_buffer('scale_std', torch.as_tensor(std, dtype=torch.float32), persistent=False)
+        self.data_range = None if data_range is None else float(data_range)
         self.ssim_data_range = float(ssim_data_range)
         self.csi_thresholds = tuple(csi_thresholds)
         for name in ('frames', 'squared_error', 'absolute_error', 'psnr', 'ssim', 'snr'):
@@ -63,25 +70,42 @@ class ForecastMetrics(Metric):
         pred, true = pred.detach().float(), true.detach().float()
         frames_pred, frames_true = pred.flatten(0, 1), true.flatten(0, 1)
         self.frames += frames_pred.shape[0]
-        self.squared_error += image.frame_squared_error(frames_pred, frames_true).double().sum()
-        self.absolute_error += image.frame_absolute_error(frames_pred, frames_true).double().sum()
-        clipped = frames_pred.clamp(0.0, 1.0)
+        errors_pred, errors_true = frames_pred, frames_true
+        if self.data_range is not None:  # a field: errors in physical units
+            errors_pred, errors_true = self.physical(frames_pred), self.physical(frames_true)
+        self.squared_error += image.frame_squared_error(errors_pred, errors_true).double().sum()
+        self.absolute_error += image.frame_absolute_error(errors_pred, errors_true).double().sum()
+        if self.data_range is None:
+            clipped, data_range, ssim_range = frames_pred.clamp(0.0, 1.0), 1.0, self.ssim_data_range
+        else:
+            clipped, data_range, ssim_range = frames_pred, self.data_range, self.data_range
         if 'psnr' in self.metrics:
-            self.psnr += image.psnr(clipped, frames_true).double().sum()
+            self.psnr += image.psnr(clipped, frames_true, data_range).double().sum()
         if 'ssim' in self.metrics:
-            self.ssim += image.ssim(clipped, frames_true, self.ssim_data_range).double().sum()
+            self.ssim += image.ssim(clipped, frames_true, ssim_range).double().sum()
         if 'snr' in self.metrics:
             self.snr += image.snr(clipped, frames_true).double().sum()
         if 'csi' in self.metrics:
-            counts = weather.contingency(self._physical(pred), self._physical(true), self.csi_thresholds)
+            counts = weather.contingency(self.physical(pred), self.physical(true), self.csi_thresholds)
             self.contingency += counts.double()
         if 'nino' in self.metrics:
-            p = weather.nino34_index(self._physical(pred)).double()
-            t = weather.nino34_index(self._physical(true)).double()
+            p = weather.nino34_index(self.physical(pred)).double()
+            t = weather.nino34_index(self.physical(true)).double()
             self.nino_sums += torch.stack([torch.ones_like(p), p, t, p * p, t * t, p * t]).sum(dim=1)
 
-    def _physical(self, values: torch.Tensor) -> torch.Tensor:
-        return values * self.std + self.mean
+    @property
+    def mean(self):
+        """The map's offset: a float, or a per-channel list."""
+        return self.scale_mean.item() if self.scale_mean.dim() == 0 else self.scale_mean.flatten().tolist()
+
+    @property
+    def std(self):
+        """The map's scale: a float, or a per-channel list."""
+        return self.scale_std.item() if self.scale_std.dim() == 0 else self.scale_std.flatten().tolist()
+
+    def physical(self, values: torch.Tensor) -> torch.Tensor:
+        """Model-range ``(..., C, H, W)`` values in physical units."""
+        return values * self.scale_std.to(values.device) + self.scale_mean.to(values.device)
 
     def compute(self) -> dict[str, float]:
         frames = self.frames.clamp(min=1)
