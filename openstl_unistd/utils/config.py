@@ -5,6 +5,7 @@ Tools call these functions; models, methods and datasets never see a config.
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -121,7 +122,7 @@ SECTION_KEYS = {
     'rank_search': ('epochs', 'lr', 'momentum', 'budget', 'beta'),
     'trainer': ('max_epochs', 'precision', 'accelerator', 'devices', 'num_nodes', 'strategy', 'log_every_n_steps',
                 'check_val_every_n_epoch', 'limit_train_batches', 'limit_val_batches', 'limit_test_batches',
-                'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar'),
+                'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar', 'progress_every_n_steps'),
 }
 """Keys each config section accepts; anything else is reported by name before a run starts."""
 
@@ -177,10 +178,12 @@ def build_trainer(cfg: Mapping, work_dir: str, **overrides):
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     from .checkpoint_io import AtomicCheckpointIO
+    from .progress import PlainProgress
 
     options = _checked(_section(cfg, 'trainer'), SECTION_KEYS['trainer'], 'trainer')
     options.update({k: v for k, v in overrides.items() if v is not None})
     every_n_steps = options.pop('checkpoint_every_n_steps', None)
+    progress_every = options.pop('progress_every_n_steps', None)
     checkpoints = f'{work_dir}/checkpoints'
     callbacks = [
         ModelCheckpoint(dirpath=checkpoints, filename='best', monitor='val/loss', mode='min', save_top_k=1,
@@ -189,6 +192,11 @@ def build_trainer(cfg: Mapping, work_dir: str, **overrides):
                         every_n_train_steps=every_n_steps, every_n_epochs=None if every_n_steps else 1,
                         save_on_train_epoch_end=True),
     ]
+    if options.get('enable_progress_bar') is None and not sys.stdout.isatty():  # a log file: whole lines, no bar
+        options['enable_progress_bar'] = False
+        callbacks.append(PlainProgress(int(progress_every or options.get('log_every_n_steps') or 50)))
+    elif progress_every:
+        callbacks.append(PlainProgress(int(progress_every)))
     loggers = [CSVLogger(work_dir, name='logs', version=''), TensorBoardLogger(work_dir, name='logs', version='')]
     return L.Trainer(default_root_dir=work_dir, callbacks=callbacks, logger=loggers,
                      plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, **options)
