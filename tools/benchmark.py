@@ -6,6 +6,7 @@
     python tools/benchmark.py ramoe [--tokens 576]
     python tools/benchmark.py eval --tasks sevir
     python tools/benchmark.py data [--workers 0 2 4]
+    python tools/benchmark.py ddp -c configs/unistd/demo.py --device cpu     # unused-parameter detection under DDP
     python tools/benchmark.py suite [--out performance-gpu.md]     # all of the above, one markdown document
 
 Every command prints a markdown table headed by the device, the versions and the command itself.
@@ -157,6 +158,32 @@ def data(args) -> None:
                 + [(f'workers={w}', f'workers={w}', '.0f') for w in args.workers]))
 
 
+def ddp(args) -> None:
+    from openstl_unistd.benchmarks.ddp import ddp_step_seconds
+    from openstl_unistd.utils.config import load_config
+
+    cfg = load_config(args.config, args.cfg_options).to_dict()
+    device = device_of(args)
+    tasks = args.tasks or list(cfg['tasks'])
+    variants = ((f'one task ({tasks[0]})', tasks[:1], False), (f'one task ({tasks[0]})', tasks[:1], True),
+                (f'{len(tasks)} tasks, one per step', tasks, True))
+    seconds = [[] for _ in variants]
+    for _ in range(args.rounds):          # interleaved rounds; the least disturbed (minimum) median counts
+        for i, (_, names, find_unused) in enumerate(variants):
+            seconds[i].append(ddp_step_seconds(cfg, names, find_unused, args.world_size, args.batch_size, args.warmup,
+                                               args.repeats, device.type))
+    rows = [{'model': label, 'find_unused': 'yes' if find_unused else 'no', 'step_ms': min(times) * 1e3}
+            for (label, _, find_unused), times in zip(variants, seconds)]
+    for row, vs in zip(rows, ('+0.0%', f"{rows[1]['step_ms'] / rows[0]['step_ms'] - 1:+.1%}", '-')):
+        row['vs'] = vs
+    print(header(device))
+    print(f'DDP training step, {args.world_size} processes ({"NCCL" if device.type == "cuda" else "gloo"}), '
+          f'batch {args.batch_size} per process; minimum over {args.rounds} interleaved rounds of the median of '
+          f'{args.repeats} steps')
+    print(table(rows, [('model', 'model', ''), ('find_unused', 'find_unused_parameters', ''),
+                       ('step_ms', 'step ms', '.1f'), ('vs', 'vs detection off', '')]))
+
+
 SUITE = [
     ('Training step, UniSTD vs the baselines', ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human',
                                                  '--batch-size', '16', '--bf16', '--compare']),
@@ -276,6 +303,11 @@ def main(argv=None) -> int:
     sub.add_argument('--batch-size', type=int, default=16)
     sub.add_argument('--samples', type=int, default=256)
     sub.set_defaults(run=data)
+    sub = commands.add_parser('ddp', help='DDP step with and without unused-parameter detection')
+    common(sub)
+    sub.add_argument('--world-size', type=int, default=2)
+    sub.add_argument('--rounds', type=int, default=3, help='interleaved repetitions of the three measurements')
+    sub.set_defaults(run=ddp)
     sub = commands.add_parser('suite', help='every GPU measurement of docs/performance.md, one markdown document')
     sub.add_argument('--out', help='also write the document to this file')
     sub.add_argument('--device', help="'cuda' or 'cpu' (default: cuda when available)")
