@@ -96,10 +96,11 @@ def test_grouped_convolution_backward_is_counted_once_per_gradient():
 def test_suite_quick_keeps_to_its_budget_and_says_what_it_skipped(tmp_path):
     out = tmp_path / 'suite.md'
     result = subprocess.run([sys.executable, str(ROOT / 'tools/benchmark.py'), 'suite', '--quick', '--device', 'cpu',
-                             '--budget', '60', '--out', str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+                             '--budget', '60', '--out', str(out)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     document = out.read_text()
-    from tests.tools import tool
+    from .tools import tool
     titles = [title for title, *_ in tool('benchmark').SUITE]
     assert [line[4:line.rindex(' (')] for line in document.splitlines() if line.startswith('### ')] == titles
     compile_part = document[document.index('### ' + titles[-1]):]
@@ -118,7 +119,7 @@ def test_suite_stops_a_part_at_the_budget_and_keeps_the_document(tmp_path, monke
     import lightning  # noqa: F401  (imported by the suite: not part of the timing)
     import timm  # noqa: F401
 
-    from tests.tools import tool
+    from .tools import tool
 
     benchmark = tool('benchmark')
     ran = []
@@ -163,7 +164,7 @@ def test_a_model_out_of_memory_is_a_row_and_the_others_are_measured(monkeypatch)
     assert [(r['task'], r['model'], r['step_ms']) for r in rows][0] == ('taxibj', 'UniSTD', 'out of memory')
     assert all(isinstance(r['step_ms'], float) for r in rows[1:]) and rows[2]['vs_first'] == '-'
     assert isinstance(rows[3]['vs_first'], float)
-    from tests.tools import tool
+    from .tools import tool
     text = tool('benchmark').table(rows, [('task', 'task', ''), ('model', 'model', ''), ('step_ms', 'step ms', '.1f'),
                                           ('vs_first', 'time vs first', '.2f')])
     assert '| taxibj | UniSTD | out of memory | - |' in text

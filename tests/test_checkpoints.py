@@ -73,7 +73,8 @@ def test_a_checkpoint_of_other_tasks_names_them_in_one_line(tmp_path, trained, c
     assert status == 2 and 'Traceback' not in err
     (line,) = [line for line in err.splitlines() if line.startswith('error: ')]
     assert f"checkpoint '{tmp_path / 'pair.ckpt'}' does not fit the config" in line
-    assert "trained on tasks ['demo_digits', 'demo_traffic']" in line and "not in the checkpoint: ['demo_advection']" in line
+    assert "trained on tasks ['demo_digits', 'demo_traffic']" in line
+    assert "not in the checkpoint: ['demo_advection']" in line
 
 
 def test_a_test_without_any_batch_writes_no_results_and_fails(tmp_path, trained, capsys):

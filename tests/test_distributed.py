@@ -72,8 +72,8 @@ def test_two_process_run_trains_the_same_task_on_both_ranks_and_tests_like_one_p
         assert len(samples) == len(samples2) == 4 and not set(samples) & set(samples2)
 
     sharded = json.loads((tmp_path / 'ddp' / 'results.json').read_text())
-    single = subprocess.run([sys.executable, str(ROOT / 'tools/test.py'), *arguments, '--work-dir', str(tmp_path / 'one'),
-                             '--ckpt', str(tmp_path / 'ddp/checkpoints/best.ckpt')],
+    single = subprocess.run([sys.executable, str(ROOT / 'tools/test.py'), *arguments,
+                             '--work-dir', str(tmp_path / 'one'), '--ckpt', str(tmp_path / 'ddp/checkpoints/best.ckpt')],
                             capture_output=True, text=True, cwd=ROOT, env=python_env(), timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
     reference = json.loads((tmp_path / 'one' / 'results.json').read_text())

@@ -50,7 +50,8 @@ def computed(metric):
         return metric.compute()
 
 
-def checkpoint_mismatch(checkpoint: Mapping, tasks: Sequence[str], model_state: Mapping[str, torch.Tensor]) -> Optional[str]:
+def checkpoint_mismatch(checkpoint: Mapping, tasks: Sequence[str],
+                        model_state: Mapping[str, torch.Tensor]) -> Optional[str]:
     """One line saying how a checkpoint differs from the model of ``tasks``, or ``None`` when it fits.
 
     The checkpoint's tasks are those it recorded (``checkpoint['tasks']``) or, for older files, the

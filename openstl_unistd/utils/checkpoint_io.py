@@ -53,8 +53,9 @@ def load_checkpoint(path: Union[str, Path], map_location: Optional[Union[str, Ca
                          f'({reason}), and loading it could execute code; only checkpoints written by this '
                          f'project load (torch.load weights_only=True)') from None
     except (RuntimeError, EOFError, OSError) as error:
-        raise ValueError(f'checkpoint {str(path)!r} cannot be read ({type(error).__name__}: '
-                         f'{str(error).splitlines()[0] if str(error) else "empty"}): truncated or not a checkpoint') from None
+        first = str(error).splitlines()[0] if str(error) else 'empty'
+        raise ValueError(f'checkpoint {str(path)!r} cannot be read ({type(error).__name__}: {first}): truncated or '
+                         f'not a checkpoint') from None
     if not isinstance(checkpoint, dict):
         raise ValueError(f'checkpoint {str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict')
     return checkpoint
