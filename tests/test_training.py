@@ -58,8 +58,8 @@ def fit(cfg, work_dir, data_root, recorder, resume=None):
     datamodule = build_datamodule(cfg, tasks, str(data_root))
     model = build_model(cfg, tasks)
     method = build_method(cfg, model, tasks, save_dir=str(work_dir))
-    trainer = build_trainer(cfg, str(work_dir))
-    trainer.callbacks.insert(0, recorder)
+    trainer = build_trainer(cfg, str(work_dir), resuming=resume is not None)
+    trainer.callbacks[:0] = recorder if isinstance(recorder, list) else [recorder]
     trainer.fit(method, datamodule=datamodule, ckpt_path=resume)
     return method, trainer
 

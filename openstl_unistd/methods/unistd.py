@@ -64,12 +64,21 @@ class RankSearchTraining(MultiTaskTraining):
         if self.searching:
             clamp_ranks_(self.model)
 
-    def on_train_epoch_start(self) -> None:
+    def end_search_if_due(self) -> None:
+        """Round and freeze the ranks once epoch ``search_epochs`` has begun (idempotent)."""
         if self.current_epoch >= self.search_epochs and self.searching:
             round_and_freeze_ranks(self.model)
             total = sum(float(m.rank.sum()) for m in ra_moe_modules(self.model))
             self.print(f'rank search ended at epoch {self.current_epoch}: ranks rounded and frozen, '
                        f'total rank {total:g}')
+
+    def on_train_epoch_start(self) -> None:
+        self.end_search_if_due()
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        # Also here: Lightning does not call ``on_train_epoch_start`` for the epoch after a checkpoint
+        # saved on an epoch's last batch (before validation), so a resumed run would search one more epoch.
+        self.end_search_if_due()
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if self.searching:
