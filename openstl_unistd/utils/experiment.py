@@ -54,10 +54,31 @@ def _prepare(cfg, data_root: Optional[str], splits: tuple[str, ...]):
     return tasks, datamodule
 
 
+def _rank_results(method) -> Optional[dict]:
+    """The model's ranks: total, budget, mean per block and matrix (figure ranks.png) and every expert's."""
+    from ..modules.ra_moe import RAMoELoRA
+
+    model = method.model
+    named = [(name, m) for name, m in model.named_modules() if isinstance(m, RAMoELoRA)]
+    if not named:
+        return None
+    result = {'total': sum(float(m.rank.detach().sum()) for _, m in named),
+              'budget': getattr(method, 'rank_budget', None),
+              'frozen': all(m.frozen for _, m in named)}
+    if hasattr(model, 'rank_table'):
+        table = model.rank_table().tolist()
+        result['mean_per_block'] = [dict(zip(model.RANK_COLUMNS, row)) for row in table]
+    result['experts'] = {name: m.rank.detach().cpu().tolist() for name, m in named}
+    return result
+
+
 def _write_results(work_dir: Path, method) -> None:
     payload = {'results': method.test_results}
     if method.baseline_results:
         payload['copy_last_frame'] = method.baseline_results
+    ranks = _rank_results(method)
+    if ranks is not None:
+        payload['ranks'] = ranks
     (work_dir / 'results.json').write_text(json.dumps(payload, indent=2, allow_nan=True))
 
 
