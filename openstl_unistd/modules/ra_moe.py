@@ -201,10 +201,11 @@ class RAMoELoRA(nn.Module):
                 f'RA-MoE expects (B, N, {self.in_features}) inputs, got {tuple(x.shape)}')
         batch, tokens, _ = x.shape
         columns = self.num_experts * self.max_rank
-        gain = (self.rank_gradient == 'marginal_gain' and not self._frozen and self.training
-                and torch.is_grad_enabled() and self.rank.requires_grad)
+        eq9 = self.rank_gradient == 'eq9'
+        gain = (not eq9 and not self._frozen and self.training and torch.is_grad_enabled()
+                and self.rank.requires_grad)
         gate = self.routing_weights(x)
-        mask = fractional_rank_mask(self.rank.detach() if gain else self.rank, self.max_rank, self.gamma)
+        mask = fractional_rank_mask(self.rank if eq9 else self.rank.detach(), self.max_rank, self.gamma)
         coef = (gate[..., None] * mask).reshape(batch, self.groups, columns)
         weight_a = self.lora_A.view(self.groups, columns, self.in_features)
         weight_b = self.lora_B
