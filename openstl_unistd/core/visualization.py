@@ -62,8 +62,8 @@ def save_rank_heatmap(ranks: np.ndarray, columns: Sequence[str], path, title: st
                       center: Optional[float] = None) -> Path:
     """Heatmap of ``ranks (layers, len(columns))``, a row per block (paper Fig. 4), values in the cells.
 
-    The colour scale is diverging around ``center`` (default: the mean of the table, i.e. the
-    budget per expert), symmetric and at least ±0.5 wide, so that ranks above and below the mean
+    The colour scale is diverging around ``center`` (default: the mean of the table; the training
+    tools pass the mean rank per expert, i.e. the budget per expert), symmetric and at least ±0.5 wide, so that ranks above and below the mean
     read as warm and cold and a search that moved nothing reads as one neutral colour. Columns that
     are NaN throughout (a matrix without adapters) are left out.
     """
@@ -71,14 +71,16 @@ def save_rank_heatmap(ranks: np.ndarray, columns: Sequence[str], path, title: st
     ranks = np.asarray(ranks, dtype=float)
     keep = [i for i in range(ranks.shape[1]) if not np.isnan(ranks[:, i]).all()] if ranks.size else []
     ranks, columns = ranks[:, keep], [columns[i] for i in keep]
-    center = float(np.nanmean(ranks)) if center is None and ranks.size else (center or 0.0)
+    if center is None:
+        center = float(np.nanmean(ranks)) if ranks.size else 0.0
     spread = max(0.5, float(np.nanmax(np.abs(ranks - center)))) if ranks.size else 0.5
     figure, axis = plt.subplots(figsize=(1.2 * len(columns) + 2.0, 0.35 * len(ranks) + 1.5))
     image = axis.imshow(ranks, cmap='RdBu_r', vmin=center - spread, vmax=center + spread, aspect='auto')
     axis.set_xticks(range(len(columns)), columns)
     axis.set_yticks(range(len(ranks)), [f'block {i}' for i in range(len(ranks))])
     for (row, column), value in np.ndenumerate(ranks):
-        axis.text(column, row, f'{value:.2f}', ha='center', va='center', fontsize=7)
+        color = 'white' if abs(value - center) > 0.6 * spread else 'black'
+        axis.text(column, row, f'{value:.2f}', ha='center', va='center', fontsize=7, color=color)
     figure.colorbar(image, ax=axis, label=f'rank (centre {center:.2f})')
     axis.set_title(title)
     return _save(figure, path)

@@ -86,7 +86,12 @@ def _save_rank_figure(model, work_dir: Path) -> None:
     if hasattr(model, 'rank_table'):
         from ..core.visualization import save_rank_heatmap
 
-        save_rank_heatmap(model.rank_table().numpy(), model.RANK_COLUMNS, work_dir / 'figures' / 'ranks.png')
+        from ..modules.ra_moe import ra_moe_modules
+
+        ranks = [m.rank.detach().float() for m in ra_moe_modules(model)]
+        center = float(sum(r.sum() for r in ranks) / sum(r.numel() for r in ranks)) if ranks else None
+        save_rank_heatmap(model.rank_table().numpy(), model.RANK_COLUMNS, work_dir / 'figures' / 'ranks.png',
+                          center=center)
 
 
 def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional[str] = None,
