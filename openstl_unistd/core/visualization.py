@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -58,15 +58,29 @@ def save_prediction_grid(inputs: np.ndarray, trues: np.ndarray, preds: np.ndarra
     return _save(figure, path)
 
 
-def save_rank_heatmap(ranks: np.ndarray, columns: Sequence[str], path, title: str = 'mean rank of the experts') -> Path:
-    """Heatmap of ``ranks (layers, len(columns))`` with the values written in the cells."""
+def save_rank_heatmap(ranks: np.ndarray, columns: Sequence[str], path, title: str = 'mean rank of the experts',
+                      center: Optional[float] = None) -> Path:
+    """Heatmap of ``ranks (layers, len(columns))``, a row per block (paper Fig. 4), values in the cells.
+
+    The colour scale is diverging around ``center`` (default: the mean of the table; the training
+    tools pass the mean rank per expert, i.e. the budget per expert), symmetric and at least ±0.5 wide, so that ranks above and below the mean
+    read as warm and cold and a search that moved nothing reads as one neutral colour. Columns that
+    are NaN throughout (a matrix without adapters) are left out.
+    """
     plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(1.2 * len(columns) + 1.5, 0.35 * len(ranks) + 1.5))
-    image = axis.imshow(ranks, cmap='magma', aspect='auto')
+    ranks = np.asarray(ranks, dtype=float)
+    keep = [i for i in range(ranks.shape[1]) if not np.isnan(ranks[:, i]).all()] if ranks.size else []
+    ranks, columns = ranks[:, keep], [columns[i] for i in keep]
+    if center is None:
+        center = float(np.nanmean(ranks)) if ranks.size else 0.0
+    spread = max(0.5, float(np.nanmax(np.abs(ranks - center)))) if ranks.size else 0.5
+    figure, axis = plt.subplots(figsize=(1.2 * len(columns) + 2.0, 0.35 * len(ranks) + 1.5))
+    image = axis.imshow(ranks, cmap='RdBu_r', vmin=center - spread, vmax=center + spread, aspect='auto')
     axis.set_xticks(range(len(columns)), columns)
     axis.set_yticks(range(len(ranks)), [f'block {i}' for i in range(len(ranks))])
     for (row, column), value in np.ndenumerate(ranks):
-        axis.text(column, row, f'{value:.1f}', ha='center', va='center', fontsize=7, color='gray')
-    figure.colorbar(image, ax=axis)
+        color = 'white' if abs(value - center) > 0.6 * spread else 'black'
+        axis.text(column, row, f'{value:.2f}', ha='center', va='center', fontsize=7, color=color)
+    figure.colorbar(image, ax=axis, label=f'rank (centre {center:.2f})')
     axis.set_title(title)
     return _save(figure, path)

@@ -117,7 +117,7 @@ SECTION_KEYS = {
              'steps_per_epoch', 'pin_memory'),
     'optim': ('lr', 'weight_decay', 'warmup_epochs', 'warmup_lr', 'min_lr', 'grad_clip'),
     'evaluation': ('ssim_data_range', 'save_preds', 'figures', 'copy_last_baseline'),
-    'rank_search': ('epochs', 'lr', 'momentum', 'budget', 'beta'),
+    'rank_search': ('epochs', 'lr', 'momentum', 'budget', 'beta', 'formulation'),
     'trainer': ('max_epochs', 'precision', 'accelerator', 'devices', 'num_nodes', 'strategy', 'log_every_n_steps',
                 'check_val_every_n_epoch', 'limit_train_batches', 'limit_val_batches', 'limit_test_batches',
                 'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar'),
@@ -218,9 +218,10 @@ def build_method(cfg: Mapping, model: nn.Module, tasks: Sequence[TaskSpec], save
     if name == 'tau':
         return TAUMethod(model, tasks, **options, **common)
     search = _checked(_section(cfg, 'rank_search'), SECTION_KEYS['rank_search'], 'rank_search')
-    return UniSTDMethod(model, tasks, search_epochs=search.get('epochs', 10), rank_lr=search.get('lr', 0.05),
+    return UniSTDMethod(model, tasks, search_epochs=search.get('epochs', 10), rank_lr=search.get('lr'),
                         rank_momentum=search.get('momentum', 0.9), rank_budget=search.get('budget'),
-                        rank_budget_beta=search.get('beta', 1.0), **common)
+                        rank_budget_beta=search.get('beta', 1.0),
+                        formulation=search.get('formulation', 'marginal_gain'), **common)
 
 
 def _distributed_strategy(options: dict):

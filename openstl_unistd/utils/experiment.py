@@ -56,6 +56,24 @@ def _prepare(cfg, tasks, data_root: Optional[str], splits: tuple[str, ...]):
     return datamodule
 
 
+def _rank_results(method) -> Optional[dict]:
+    """The model's ranks: total, budget, mean per block and matrix (figure ranks.png) and every expert's."""
+    from ..modules.ra_moe import RAMoELoRA
+
+    model = method.model
+    named = [(name, m) for name, m in model.named_modules() if isinstance(m, RAMoELoRA)]
+    if not named:
+        return None
+    result = {'total': sum(float(m.rank.detach().sum()) for _, m in named),
+              'budget': getattr(method, 'rank_budget', None),
+              'frozen': all(m.frozen for _, m in named)}
+    if hasattr(model, 'rank_table'):
+        table = model.rank_table().tolist()
+        result['mean_per_block'] = [dict(zip(model.RANK_COLUMNS, row)) for row in table]
+    result['experts'] = {name: m.rank.detach().cpu().tolist() for name, m in named}
+    return result
+
+
 def _write_results(work_dir: Path, method) -> None:
     """``results.json``; a test in which some task got no batch is an error, never an empty or partial file."""
     missing = [name for name in method.task_names if name not in method.test_results]
@@ -65,6 +83,9 @@ def _write_results(work_dir: Path, method) -> None:
     payload = {'results': method.test_results}
     if method.baseline_results:
         payload['copy_last_frame'] = method.baseline_results
+    ranks = _rank_results(method)
+    if ranks is not None:
+        payload['ranks'] = ranks
     (work_dir / 'results.json').write_text(json.dumps(payload, indent=2, allow_nan=True))
 
 
@@ -72,7 +93,12 @@ def _save_rank_figure(model, work_dir: Path) -> None:
     if hasattr(model, 'rank_table'):
         from ..core.visualization import save_rank_heatmap
 
-        save_rank_heatmap(model.rank_table().numpy(), model.RANK_COLUMNS, work_dir / 'figures' / 'ranks.png')
+        from ..modules.ra_moe import ra_moe_modules
+
+        ranks = [m.rank.detach().float() for m in ra_moe_modules(model)]
+        center = float(sum(r.sum() for r in ranks) / sum(r.numel() for r in ranks)) if ranks else None
+        save_rank_heatmap(model.rank_table().numpy(), model.RANK_COLUMNS, work_dir / 'figures' / 'ranks.png',
+                          center=center)
 
 
 def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional[str] = None,
