@@ -40,20 +40,26 @@ def check_precision(precision: str) -> tuple[torch.dtype, Optional[torch.dtype]]
         raise ValueError(f'precision {precision!r} is not supported; use one of {sorted(PRECISIONS)}') from None
 
 
-def select_input(x: torch.Tensor, spec: TaskSpec, source: str = 'input') -> torch.Tensor:
-    """``(N, T_given, C, H, W)`` → its last ``T`` frames; errors name the source, the task and the shapes."""
+def check_input_shape(shape: tuple, spec: TaskSpec, source: str = 'input') -> None:
+    """Raise unless ``shape`` is ``(N, T_given ≥ T, C, H, W)`` of ``spec``, naming the source, task and shapes."""
     t, c, h, w = spec.input_shape
-    if x.dim() != 5:
+    shape = tuple(shape)
+    if len(shape) != 5:
         raise ValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
-                         f'got {x.dim()} dimensions {tuple(x.shape)}')
-    wrong = [f'{label} is {got}, expected {want}' for label, got, want in zip('CHW', x.shape[2:], (c, h, w))
+                         f'got {len(shape)} dimensions {shape}')
+    wrong = [f'{label} is {got}, expected {want}' for label, got, want in zip('CHW', shape[2:], (c, h, w))
              if got != want]
-    if x.shape[1] < t:
-        wrong.insert(0, f'T is {x.shape[1]}, expected at least {t}')
+    if shape[1] < t:
+        wrong.insert(0, f'T is {shape[1]}, expected at least {t}')
     if wrong:
         raise ValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
-                         f'got {tuple(x.shape)}: ' + '; '.join(wrong))
-    return x[:, -t:]
+                         f'got {shape}: ' + '; '.join(wrong))
+
+
+def select_input(x: ArrayLike, spec: TaskSpec, source: str = 'input') -> ArrayLike:
+    """``(N, T_given, C, H, W)`` → its last ``T`` frames (after :func:`check_input_shape`)."""
+    check_input_shape(x.shape, spec, source)
+    return x[:, -spec.input_frames:]
 
 
 def check_horizon(horizon) -> int:
@@ -118,7 +124,7 @@ class Predictor:
         horizon = spec.output_frames if horizon is None else check_horizon(horizon)
         dtype, autocast = check_precision(precision)
         as_numpy = not isinstance(x, torch.Tensor)
-        values = torch.as_tensor(np.asarray(x)) if as_numpy else x
+        values = torch.as_tensor(np.require(x, requirements='W')) if as_numpy else x   # copies read-only arrays
         single = values.dim() == 4
         values = select_input(values[None] if single else values, spec)
         out_device = values.device
