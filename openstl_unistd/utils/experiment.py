@@ -43,11 +43,12 @@ def format_results(results: Mapping[str, Mapping[str, float]],
     return '\n'.join(lines)
 
 
-def _prepare(cfg, data_root: Optional[str], splits: tuple[str, ...]):
-    """Tasks and data module, after checking that every dataset of ``splits`` is there; then seed."""
+def _prepare(cfg, data_root: Optional[str], splits: tuple[str, ...], tasks=None):
+    """Tasks and data module (of ``tasks``, default all), after checking that every dataset of ``splits``
+    is there; then seed."""
     import lightning as L
 
-    tasks = check_config(cfg)
+    tasks = tasks or check_config(cfg)
     datamodule = build_datamodule(cfg, tasks, data_root)
     datamodule.check_available(splits)
     L.seed_everything(int(cfg.get('seed', 0)), workers=True)
@@ -70,24 +71,54 @@ def _save_rank_figure(model, work_dir: Path) -> None:
 
 def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional[str] = None,
           test_after: bool = True, **trainer_overrides) -> dict:
-    """Fit the config's model on its tasks, then test every task; returns the test results."""
-    tasks, datamodule = _prepare(cfg, data_root, ('train', 'val', 'test') if test_after else ('train', 'val'))
+    """Fit the config's model on its tasks, then test every task; returns the test results.
+
+    With ``init_from``/``train_only`` (utils/extension.py) the model starts from a trained one and only the
+    listed parameters train, on the tasks they belong to; testing covers every task.
+    """
+    from .extension import Extension
+    from .model_card import card_callback, training_card
+
+    tasks = check_config(cfg)
+    extension = Extension.from_config(cfg, tasks)
+    fit_tasks = extension.fit_tasks if extension is not None else tasks
+    if len(fit_tasks) == len(tasks):
+        tasks, datamodule = _prepare(cfg, data_root, ('train', 'val', 'test') if test_after else ('train', 'val'), tasks)
+        test_datamodule = datamodule
+    else:
+        test_datamodule = build_datamodule(cfg, tasks, data_root)
+        if test_after:
+            test_datamodule.check_available(('test',))
+        _, datamodule = _prepare(cfg, data_root, ('train', 'val'), fit_tasks)
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg.dump(str(work_dir / 'config.py'))
     model = build_model(cfg, tasks)
+    inherited = extension.apply(model, backbone_file=_pretrained_file(cfg)) if extension is not None else None
+    card = training_card(cfg, tasks, [datamodule, test_datamodule], inherited)
+    if extension is not None:
+        extension.check_scalings(inherited, card.scalings)
     method = build_method(cfg, model, tasks, save_dir=str(work_dir))
     trainer = build_trainer(cfg, str(work_dir), **trainer_overrides)
+    trainer.callbacks.append(card_callback(card))
     trainer.fit(method, datamodule=datamodule, ckpt_path=resume)
     if trainer.is_global_zero:
         _save_rank_figure(model, work_dir)
     if not test_after:
         return {}
     best = Path(work_dir) / 'checkpoints' / 'best.ckpt'
-    trainer.test(method, datamodule=datamodule, ckpt_path=str(best) if best.exists() else None, verbose=False)
+    trainer.test(method, datamodule=test_datamodule, ckpt_path=str(best) if best.exists() else None, verbose=False)
     if trainer.is_global_zero:
         _write_results(work_dir, method)
         print(format_results(method.test_results, method.baseline_results, cfg['model']['type']))
     return method.test_results
+
+
+def _pretrained_file(cfg):
+    """The backbone weights file of the config's model (``None``: random or no backbone)."""
+    from ..modules.backbone import pretrained_weights_file
+
+    options = dict(cfg['model'])
+    return pretrained_weights_file(options['backbone'], options.get('pretrained', False)) if 'backbone' in options else None
 
 
 def test(cfg, checkpoint: str, work_dir: Path, data_root: Optional[str] = None, **trainer_overrides) -> dict:
