@@ -140,3 +140,25 @@ def test_load_model_from_a_checkpoint_with_and_without_card(tmp_path):
     bare = save_checkpoint(model, None, tmp_path / 'bare.ckpt')
     with pytest.raises(ValueError, match='bare.ckpt: the checkpoint holds no model card'):
         load_model(bare)
+
+
+def test_a_checkpoint_without_card_loads_with_its_config_and_data(tmp_path):
+    from pathlib import Path
+
+    from openstl_unistd import load_model
+    from openstl_unistd.utils.config import build_model, build_tasks, load_config
+
+    config = Path(__file__).resolve().parents[1] / 'configs/unistd/demo.py'
+    options = {'tasks': ['demo_traffic'], 'model.backbone_kwargs.depth': 1, 'model.hidden_channels': 8,
+               'data.datasets': {'demo_traffic': dict(num_samples=4)}}
+    cfg = load_config(config, options)
+    model = build_model(cfg, build_tasks(cfg))
+    bare = save_checkpoint(model, None, tmp_path / 'bare.ckpt')
+    loaded = load_model(bare, config, cfg_options=options, data_root=str(tmp_path / 'data'))
+    assert loaded.scalings == {'demo_traffic': Scaling.of(0.0, 255.0)}                   # from the test data
+    assert loaded.card.model['backbone_kwargs'] == {'depth': 1}
+    x = np.random.default_rng(4).uniform(0, 255, (2, 4, 2, 32, 32)).astype(np.float32)
+    expected = Predictor(model, loaded.card).predict(x, 'demo_traffic')
+    assert np.array_equal(loaded.predict(x, 'demo_traffic'), expected)
+    with pytest.raises(ValueError, match='bare.ckpt: its tensors do not fit the model of the config'):
+        load_model(bare, config, cfg_options={**options, 'model.hidden_channels': 16})
