@@ -123,3 +123,14 @@ def test_predict_tool_reports_bad_input_by_file_task_and_shape(tmp_path, trained
     assert 'a netCDF/zarr forecast needs a netCDF/zarr input' in capsys.readouterr().err
     assert run_tool(_tool('predict'), common + ['--out', str(tmp_path / 'f.npy'), '--task', 'snow']) == 2
     assert "unknown task 'snow': this model serves ['rain']" in capsys.readouterr().err
+
+
+def test_npz_inputs_by_key_and_npz_output(tmp_path, trained):
+    predictor, _ = trained
+    past = np.random.default_rng(3).normal(280, 5, (2, 4, 2, 16, 16)).astype(np.float32)
+    np.savez(tmp_path / 'two.npz', frames=past, mask=np.ones(3))
+    with pytest.raises(ValueError, match=r"two.npz: key None not found; the archive holds \['frames', 'mask'\]"):
+        forecast_file(predictor, 'rain', tmp_path / 'two.npz', tmp_path / 'f.npz')
+    forecast_file(predictor, 'rain', tmp_path / 'two.npz', tmp_path / 'f.npz', key='frames')
+    with np.load(tmp_path / 'f.npz') as out:
+        assert np.array_equal(out['forecast'], predictor.predict(past, 'rain'))
