@@ -127,9 +127,9 @@ class Extension:
         if unexpected or wrong:
             raise ValueError(f'{where}: its tensors do not fit the model of the config: '
                              f'unexpected {unexpected[:3]} ({len(unexpected)}), other shapes {wrong[:2]} ({len(wrong)})')
-        new = sorted(expected - set(source.state))
-        untrained = [k for k in new if self.train_only and not any(_matches(k, e) for e in self.train_only)
-                     and k in dict(model.named_parameters())]
+        parameters = {name for name, _ in model.named_parameters()}
+        new = sorted((expected & parameters) - set(source.state))
+        untrained = [k for k in new if self.train_only and not any(_matches(k, e) for e in self.train_only)]
         if untrained:
             raise ValueError(f'{where}: {len(untrained)} parameters are neither in the file nor in train_only, so they '
                              f'would keep their random initialization, e.g. {untrained[:3]}')

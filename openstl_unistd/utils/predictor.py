@@ -192,6 +192,8 @@ def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cf
 
     if model_file.kind == 'export':
         raise ValueError(f'{model_file.path}: an export carries its own model card; load it without a config')
+    if not isinstance(config, (str, Path)) and cfg_options:
+        raise ValueError('cfg_options apply to a config file; merge them into a loaded config yourself')
     cfg = load_config(config, cfg_options) if isinstance(config, (str, Path)) else config
     tasks = build_tasks(cfg)
     model = build_model(cfg, tasks, load_pretrained=False)
