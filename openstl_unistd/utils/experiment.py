@@ -107,17 +107,36 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
 
     Global rank 0 claims the work dir first (``work_dir.claim``: refuses another run's outputs unless
     ``resume`` or ``overwrite``, and locks it against a concurrent run); the other ranks only use it.
+    With ``init_from``/``train_only`` (utils/extension.py) the model starts from a trained one and only the
+    listed parameters train, on the tasks they belong to; testing covers every task.
     """
+    from .extension import Extension
+    from .model_card import card_callback, training_card
+
     tasks = check_config(cfg)
+    extension = Extension.from_config(cfg, tasks)
+    fit_tasks = extension.fit_tasks if extension is not None else tasks
     check_paths(work_dir)
     trainer = build_trainer(cfg, str(work_dir), resuming=resume is not None, **trainer_overrides)
     lock = claim(work_dir, resume=resume is not None, overwrite=overwrite) if trainer.is_global_zero else None
     try:
-        datamodule = _prepare(cfg, tasks, data_root, ('train', 'val', 'test') if test_after else ('train', 'val'))
+        fit_splits = ('train', 'val', 'test') if test_after else ('train', 'val')
+        if len(fit_tasks) == len(tasks):
+            datamodule = test_datamodule = _prepare(cfg, tasks, data_root, fit_splits)
+        else:
+            test_datamodule = build_datamodule(cfg, tasks, data_root)
+            if test_after:
+                test_datamodule.check_available(('test',))
+            datamodule = _prepare(cfg, fit_tasks, data_root, ('train', 'val'))
         if trainer.is_global_zero:
             cfg.dump(str(work_dir / 'config.py'))
         model = build_model(cfg, tasks)
+        inherited = extension.apply(model, backbone_file=_pretrained_file(cfg)) if extension is not None else None
+        card = training_card(cfg, tasks, [datamodule, test_datamodule], inherited)
+        if extension is not None:
+            extension.check_scalings(inherited, card.scalings)
         method = build_method(cfg, model, tasks, save_dir=str(work_dir))
+        trainer.callbacks.append(card_callback(card))
         trainer.fit(method, datamodule=datamodule, ckpt_path=resume)
         if trainer.is_global_zero:
             _save_rank_figure(model, work_dir)
@@ -129,7 +148,8 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
             tested = checkpoints / 'last.ckpt'
             if trainer.is_global_zero:
                 print(f'no best.ckpt (validation never ran: disabled or empty); testing {tested}', file=sys.stderr)
-        trainer.test(method, datamodule=datamodule, ckpt_path=str(tested) if tested.is_file() else None, verbose=False)
+        trainer.test(method, datamodule=test_datamodule, ckpt_path=str(tested) if tested.is_file() else None,
+                     verbose=False)
         if trainer.is_global_zero:
             _write_results(work_dir, method)
             print(format_results(method.test_results, method.baseline_results, cfg['model']['type']))
@@ -137,6 +157,14 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
     finally:
         if lock is not None:
             lock.release()
+
+
+def _pretrained_file(cfg):
+    """The backbone weights file of the config's model (``None``: random or no backbone)."""
+    from ..modules.backbone import pretrained_weights_file
+
+    options = dict(cfg['model'])
+    return pretrained_weights_file(options['backbone'], options.get('pretrained', False)) if 'backbone' in options else None
 
 
 def test(cfg, checkpoint: str, work_dir: Path, data_root: Optional[str] = None, **trainer_overrides) -> dict:
