@@ -20,7 +20,7 @@ test: $(STAMP)
 
 # Train a small UniSTD on the generated demo tasks (CPU, minutes), then test it next to copy-last-frame.
 demo: $(STAMP)
-	HF_HUB_OFFLINE=1 $(PY) tools/train.py -c configs/unistd/demo.py --work-dir work_dirs/demo
+	HF_HUB_OFFLINE=1 $(PY) tools/train.py -c configs/unistd/demo.py --work-dir work_dirs/demo --overwrite
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -13,3 +13,13 @@ def register() -> None:
     from .openstl_plugin import register as register_with_openstl
 
     register_with_openstl()
+
+
+def load_model(path, config=None, **kwargs):
+    """A trained model (checkpoint or ``.safetensors`` export) ready to forecast in physical units.
+
+    ``load_model(path).predict(x, task, horizon)``; see :func:`openstl_unistd.utils.predictor.load_model`.
+    """
+    from .utils.predictor import load_model as _load_model
+
+    return _load_model(path, config, **kwargs)

@@ -198,9 +198,10 @@ def _method_classes(base_method: type) -> dict[str, type]:
                      '__doc__': f'{name} for OpenSTL: {training.__name__} on OpenSTL\'s Base_method.'})
 
     def rank_search(self, args):
-        self.init_rank_search(int(args.get('search_epochs', 10)), float(args.get('rank_lr', 0.05)),
+        self.init_rank_search(int(args.get('search_epochs', 10)), args.get('rank_lr'),
                               float(args.get('rank_momentum', 0.9)), args.get('rank_budget'),
-                              float(args.get('rank_budget_beta', 1.0)))
+                              float(args.get('rank_budget_beta', 1.0)),
+                              args.get('rank_formulation', 'marginal_gain'))
 
     def divergence(self, args):
         self.init_divergence(float(args.get('alpha', 0.1)), float(args.get('tau', 0.1)))

@@ -91,3 +91,80 @@ def test_grouped_convolution_backward_is_counted_once_per_gradient():
     assert step_flops(model, 'taxibj', 2, train=False) == first + depthwise + last
     # backward: every layer's weight gradient, and input gradients for all but the first layer
     assert step_flops(model, 'taxibj', 2, train=True) == 2 * first + 3 * depthwise + 3 * last
+
+
+def test_suite_quick_keeps_to_its_budget_and_says_what_it_skipped(tmp_path):
+    out = tmp_path / 'suite.md'
+    result = subprocess.run([sys.executable, str(ROOT / 'tools/benchmark.py'), 'suite', '--quick', '--device', 'cpu',
+                             '--budget', '60', '--out', str(out)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = out.read_text()
+    from .tools import tool
+    titles = [title for title, *_ in tool('benchmark').SUITE]
+    assert [line[4:line.rindex(' (')] for line in document.splitlines() if line.startswith('### ')] == titles
+    compile_part = document[document.index('### ' + titles[-1]):]
+    assert 'Skipped: it needs about 200 s' in compile_part and '--compile' in compile_part
+    first_part = document[document.index('### ' + titles[0]):document.index('### ' + titles[1])]
+    assert ('| task | model | step ms |' in first_part and 'command: python tools/benchmark.py train' in first_part
+            or 'Stopped: the time budget ended' in first_part)     # a very slow machine may stop it
+    seconds = int(document.splitlines()[-1].split()[2])
+    assert seconds <= 70 and document.splitlines()[-1].endswith('of a 60 s budget.')
+
+
+def test_suite_stops_a_part_at_the_budget_and_keeps_the_document(tmp_path, monkeypatch, capsys):
+    import argparse
+    import time as clock
+
+    import lightning  # noqa: F401  (imported by the suite: not part of the timing)
+    import timm  # noqa: F401
+
+    from .tools import tool
+
+    benchmark = tool('benchmark')
+    ran = []
+
+    def fake_main(argv):
+        ran.append(argv[0])
+        print(f'| {argv[0]} | table |')
+        if argv[0] == 'slow':
+            while True:
+                clock.sleep(0.05)
+
+    monkeypatch.setattr(benchmark, 'main', fake_main)
+    monkeypatch.setattr(benchmark, 'SUITE', [('First', ['fast'], 0.1), ('Second', ['slow'], 0.1),
+                                             ('Third', ['later'], 0.1)])
+    out = tmp_path / 'suite.md'
+    start = clock.perf_counter()
+    benchmark.suite(argparse.Namespace(device='cpu', quick=False, budget=1.5, out=str(out)))
+    assert clock.perf_counter() - start < 10 and ran == ['fast', 'slow']
+    document = out.read_text()
+    assert '| fast | table |' in document and '| slow | table |' in document
+    assert 'Stopped: the time budget ended during this part.' in document
+    assert 'Skipped: it needs about 0.1 s, and 0 s of the 1.5 s budget were left' in document
+
+
+def test_a_model_out_of_memory_is_a_row_and_the_others_are_measured(monkeypatch):
+    import torch
+
+    from openstl_unistd.benchmarks import speed
+    from openstl_unistd.utils.config import load_config
+
+    real = speed.measure
+
+    def measure(model, meta, task, *args, **kwargs):
+        if type(model).__name__ == 'UniSTD' and task == 'taxibj':
+            raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 20.00 GiB')
+        return real(model, meta, task, *args, **kwargs)
+
+    monkeypatch.setattr(speed, 'measure', measure)
+    cfg = load_config(ROOT / 'configs/unistd/tiny_test.py', {'tasks': ['taxibj', 'enso']})
+    rows = speed.compare_models(cfg, [str(ROOT / 'configs/baselines/demo_tau.py')], ['taxibj', 'enso'], 1,
+                                torch.device('cpu'), True, False, True, False, 0, 1)
+    assert [(r['task'], r['model'], r['step_ms']) for r in rows][0] == ('taxibj', 'UniSTD', 'out of memory')
+    assert all(isinstance(r['step_ms'], float) for r in rows[1:]) and rows[2]['vs_first'] == '-'
+    assert isinstance(rows[3]['vs_first'], float)
+    from .tools import tool
+    text = tool('benchmark').table(rows, [('task', 'task', ''), ('model', 'model', ''), ('step_ms', 'step ms', '.1f'),
+                                          ('vs_first', 'time vs first', '.2f')])
+    assert '| taxibj | UniSTD | out of memory | - |' in text

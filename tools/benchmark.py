@@ -6,7 +6,8 @@
     python tools/benchmark.py ramoe [--tokens 576]
     python tools/benchmark.py eval --tasks sevir
     python tools/benchmark.py data [--workers 0 2 4]
-    python tools/benchmark.py suite [--out performance-gpu.md]     # all of the above, one markdown document
+    python tools/benchmark.py ddp -c configs/unistd/demo.py --device cpu     # unused-parameter detection under DDP
+    python tools/benchmark.py suite [--out performance-gpu.md] [--budget 450]   # the GPU measurements, one document
 
 Every command prints a markdown table headed by the device, the versions and the command itself.
 """
@@ -17,8 +18,10 @@ import contextlib
 import datetime
 import io
 import platform
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -45,7 +48,9 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     """Markdown table of ``rows`` with ``(key, title, format)`` columns."""
     lines = ['| ' + ' | '.join(title for _, title, _ in columns) + ' |', '|' + '---|' * len(columns)]
     for row in rows:
-        lines.append('| ' + ' | '.join(format(row[key], fmt) for key, _, fmt in columns) + ' |')
+        cells = [format(row[key], fmt) if isinstance(row.get(key), (int, float)) else str(row.get(key, '-'))
+                 for key, _, fmt in columns]
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -58,7 +63,7 @@ def models(args) -> None:
     device = device_of(args)
     others = (args.compare or BASELINES) if args.compare is not None else []
     rows = compare_models(cfg, others, tasks, args.batch_size, device, args.command == 'train', args.bf16,
-                          not args.no_sdpa, args.compile, args.warmup, args.repeats)
+                          not args.no_sdpa, args.compile, args.warmup, args.repeats, args.deadline)
     print(header(device))
     print(f"{args.command} step, batch {args.batch_size}, {'bf16 autocast' if args.bf16 else 'fp32'}, "
           f"SDPA {'off' if args.no_sdpa else 'on'}, torch.compile {'on' if args.compile else 'off'}")
@@ -157,35 +162,73 @@ def data(args) -> None:
                 + [(f'workers={w}', f'workers={w}', '.0f') for w in args.workers]))
 
 
+def ddp(args) -> None:
+    from openstl_unistd.benchmarks.ddp import ddp_step_seconds
+    from openstl_unistd.utils.config import load_config
+
+    cfg = load_config(args.config, args.cfg_options).to_dict()
+    device = device_of(args)
+    tasks = args.tasks or list(cfg['tasks'])
+    variants = ((f'one task ({tasks[0]})', tasks[:1], False), (f'one task ({tasks[0]})', tasks[:1], True),
+                (f'{len(tasks)} tasks, one per step', tasks, True))
+    seconds = [[] for _ in variants]
+    for _ in range(args.rounds):          # interleaved rounds; the least disturbed (minimum) median counts
+        for i, (_, names, find_unused) in enumerate(variants):
+            seconds[i].append(ddp_step_seconds(cfg, names, find_unused, args.world_size, args.batch_size, args.warmup,
+                                               args.repeats, device.type))
+    rows = [{'model': label, 'find_unused': 'yes' if find_unused else 'no', 'step_ms': min(times) * 1e3}
+            for (label, _, find_unused), times in zip(variants, seconds)]
+    for row, vs in zip(rows, ('+0.0%', f"{rows[1]['step_ms'] / rows[0]['step_ms'] - 1:+.1%}", '-')):
+        row['vs'] = vs
+    print(header(device))
+    print(f'DDP training step, {args.world_size} processes ({"NCCL" if device.type == "cuda" else "gloo"}), '
+          f'batch {args.batch_size} per process; minimum over {args.rounds} interleaved rounds of the median of '
+          f'{args.repeats} steps')
+    print(table(rows, [('model', 'model', ''), ('find_unused', 'find_unused_parameters', ''),
+                       ('step_ms', 'step ms', '.1f'), ('vs', 'vs detection off', '')]))
+
+
 SUITE = [
     ('Training step, UniSTD vs the baselines', ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human',
-                                                 '--batch-size', '16', '--bf16', '--compare']),
+                                                 '--batch-size', '16', '--bf16', '--compare'], 120),
     ('Inference step, every paper task', ['infer', '-c', 'configs/unistd/multi10.py', '--batch-size', '16', '--bf16',
-                                          '--compare']),
+                                          '--compare'], 90),
     ('Adapter overhead on the frozen blocks', ['adapters', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human',
-                                               '--batch-size', '16', '--bf16']),
-    ('RA-MoE fast path', ['ramoe', '--batch-size', '16', '--bf16']),
-    ('Evaluation metrics', ['eval', '--tasks', 'sevir', '--frames', '192']),
-    ('Training step with torch.compile, UniSTD vs TAU', ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir',
-                                                          'human', '--batch-size', '16', '--bf16', '--compile',
-                                                          '--compare', str(BASELINES[2])]),
-    ('Data loaders', ['data', '--workers', '0', '4', '8']),
+                                               '--batch-size', '16', '--bf16'], 30),
+    ('RA-MoE fast path', ['ramoe', '--batch-size', '16', '--bf16'], 10),
+    ('Evaluation metrics', ['eval', '--tasks', 'sevir', '--frames', '192'], 15),
+    ('Data loaders', ['data', '--workers', '0', '4', '8'], 60),
+    ('Training step with torch.compile, UniSTD vs TAU (Human3.6M)',
+     ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'human', '--batch-size', '16', '--bf16', '--compile',
+      '--compare', str(BASELINES[2]), '--warmup', '2', '--repeats', '5'], 150),
 ]
-"""The GPU measurements of docs/performance.md, in the order they are run (cheap and essential first)."""
+"""The GPU measurements of docs/performance.md in the order they run (essential and cheap first, the
+costly compile last), each with the seconds it is expected to take on one H100/H200: the suite skips
+a part whose estimate exceeds what is left of its ``--budget``."""
 
-QUICK = {'--batch-size': '1', '--frames': '4'}
-"""``suite --quick``: the same commands at toy sizes (a CPU check that every part runs)."""
+QUICK = {'--batch-size': '1', '--frames': '4', 'configs/unistd/multi10.py': 'configs/unistd/tiny_test.py',
+         str(BASELINES[2]): str(ROOT / 'configs/baselines/demo_tau.py')}
+"""``suite --quick``: the same commands at toy sizes (a CPU check that every part runs): tiny ViT, small TAU."""
+
+QUICK_SECONDS = 20
+"""Estimate of every part under ``--quick`` (the compile part, which compiles on the CPU: ten times as much)."""
 
 
 def quick_argv(argv: list[str]) -> list[str]:
-    out = [QUICK.get(prev, arg) if prev in QUICK else arg for prev, arg in zip([''] + argv, argv)]
+    out = [QUICK.get(arg, arg) if arg in ('configs/unistd/multi10.py', str(BASELINES[2])) else arg for arg in argv]
+    out = [QUICK.get(prev, arg) if prev in QUICK and prev.startswith('--') else arg
+           for prev, arg in zip([''] + out, out)]
     if out[0] == 'data':
         return out + ['--samples', '16', '--tasks', 'taxibj']
     out = [a for a in out if a != '--bf16']
     if out[0] in ('train', 'infer', 'adapters'):
         if out[-1] == '--compare':
-            out.append(str(BASELINES[2]))
-        out = out + ['--warmup', '0', '--repeats', '1']
+            out.append(QUICK[str(BASELINES[2])])
+        for option, value in (('--warmup', '0'), ('--repeats', '1')):
+            if option in out:
+                out[out.index(option) + 1] = value
+            else:
+                out += [option, value]
         if '--tasks' not in out:
             out += ['--tasks', 'human']
         else:
@@ -196,38 +239,80 @@ def quick_argv(argv: list[str]) -> list[str]:
     return out
 
 
+def _out_of_time(signum, frame):
+    from openstl_unistd.benchmarks.speed import OutOfTime
+
+    raise OutOfTime('time budget reached')
+
+
 def suite(args) -> None:
-    """Every measurement of ``SUITE`` in one process; one markdown document on stdout (and in ``--out``)."""
+    """Every measurement of ``SUITE`` in one process; one markdown document on stdout (and in ``--out``).
+
+    Time budget: a part runs only if its estimate fits in what is left of ``--budget`` seconds (else
+    the document says it was skipped and why); a part still running when the budget ends is stopped
+    (timer signal), the model/task rows it did not reach are noted, and the document is kept. A
+    model that runs out of memory is a row, not a lost table.
+    """
     import lightning
     import timm
+
+    from openstl_unistd.benchmarks.speed import OutOfTime, free_memory
 
     device = device_of(args)
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else (platform.processor() or platform.machine())
     parts = [f'## Measured on {name}, {datetime.date.today().isoformat()}', '',
              f'torch {torch.__version__} (CUDA {torch.version.cuda}), timm {timm.__version__}, '
              f'lightning {lightning.__version__}, Python {platform.python_version()}; '
-             f'command: `python tools/benchmark.py {" ".join(sys.argv[1:])}`', '']
+             f'command: `python tools/benchmark.py {" ".join(sys.argv[1:])}`; time budget {args.budget:g} s', '']
     start = time.perf_counter()
-    for title, argv in SUITE:
-        argv = quick_argv(list(argv)) if args.quick else list(argv)
-        if args.device and argv[0] != 'data':
-            argv += ['--device', args.device]
-        buffer = io.StringIO()
-        began = time.perf_counter()
-        try:
-            with contextlib.redirect_stdout(buffer):
-                main(argv)
-            body = buffer.getvalue().rstrip()
-        except Exception:
-            body = buffer.getvalue() + '\nFAILED:\n' + traceback.format_exc(limit=3)
-        finally:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        parts += [f'### {title} ({time.perf_counter() - began:.0f} s)', '', body, '']
-        print('\n'.join(parts[-4:]), flush=True)
-        if args.out:
-            Path(args.out).write_text('\n'.join(parts) + '\n')
-    parts.append(f'Whole suite: {time.perf_counter() - start:.0f} s.')
+    end = start + args.budget
+    timer = hasattr(signal, 'setitimer') and threading.current_thread() is threading.main_thread()
+    if timer:
+        previous = signal.signal(signal.SIGALRM, _out_of_time)
+    try:
+        for index, (title, argv, estimate) in enumerate(SUITE):
+            if args.quick:
+                argv, estimate = quick_argv(list(argv)), QUICK_SECONDS * (10 if '--compile' in argv else 1)
+            argv = list(argv)
+            if args.device and argv[0] != 'data':
+                argv += ['--device', args.device]
+            command = f'`python tools/benchmark.py {" ".join(argv)}`'
+            if argv[0] in ('train', 'infer'):
+                argv += ['--deadline', repr(end)]
+            left = end - time.perf_counter()
+            began = time.perf_counter()
+            if estimate > left:
+                body = (f'Skipped: it needs about {estimate:g} s, and {max(left, 0):.0f} s of the {args.budget:g} s '
+                        f'budget were left (`--budget` gives more): {command}')
+            else:
+                buffer = io.StringIO()
+                shown, sys.argv = sys.argv, [sys.argv[0], *command.strip('`').split()[2:]]  # each table's own command
+                try:
+                    if timer:
+                        signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+                    with contextlib.redirect_stdout(buffer):
+                        main(argv)
+                    body = buffer.getvalue().rstrip()
+                except OutOfTime:
+                    body = buffer.getvalue().rstrip() + '\n\nStopped: the time budget ended during this part.'
+                except Exception:
+                    body = buffer.getvalue() + '\nFAILED:\n' + traceback.format_exc(limit=3)
+                finally:
+                    sys.argv = shown
+                    if timer:
+                        signal.setitimer(signal.ITIMER_REAL, 0)
+                    free_memory(device)
+                    if '--compile' in argv:
+                        torch._dynamo.reset()
+            parts += [f'### {title} ({time.perf_counter() - began:.0f} s)', '', body, '']
+            print('\n'.join(parts[-4:]), flush=True)
+            if args.out:
+                Path(args.out).write_text('\n'.join(parts) + '\n')
+    finally:
+        if timer:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    parts.append(f'Whole suite: {time.perf_counter() - start:.0f} s of a {args.budget:g} s budget.')
     print(parts[-1])
     if args.out:
         Path(args.out).write_text('\n'.join(parts) + '\n')
@@ -257,6 +342,7 @@ def main(argv=None) -> int:
                          help='also time these model configs (default: the four baselines)')
         sub.add_argument('--no-sdpa', action='store_true', help='timm attention without scaled_dot_product_attention')
         sub.add_argument('--compile', action='store_true', help='torch.compile the models')
+        sub.add_argument('--deadline', type=float, help=argparse.SUPPRESS)
         sub.set_defaults(run=models)
     sub = commands.add_parser('adapters', help='backbone step with and without RA-MoE and temporal modules')
     common(sub)
@@ -276,10 +362,17 @@ def main(argv=None) -> int:
     sub.add_argument('--batch-size', type=int, default=16)
     sub.add_argument('--samples', type=int, default=256)
     sub.set_defaults(run=data)
+    sub = commands.add_parser('ddp', help='DDP step with and without unused-parameter detection')
+    common(sub)
+    sub.add_argument('--world-size', type=int, default=2)
+    sub.add_argument('--rounds', type=int, default=3, help='interleaved repetitions of the three measurements')
+    sub.set_defaults(run=ddp)
     sub = commands.add_parser('suite', help='every GPU measurement of docs/performance.md, one markdown document')
     sub.add_argument('--out', help='also write the document to this file')
     sub.add_argument('--device', help="'cuda' or 'cpu' (default: cuda when available)")
     sub.add_argument('--quick', action='store_true', help='toy sizes: check on the CPU that every part runs')
+    sub.add_argument('--budget', type=float, default=450,
+                     help='seconds for the whole suite: parts that would overrun are skipped (default 450)')
     sub.set_defaults(run=suite)
     args = parser.parse_args(argv)
     args.run(args)

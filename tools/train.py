@@ -2,6 +2,7 @@
 
     python tools/train.py -c configs/unistd/multi10.py --data-root data --devices 8 --precision bf16-mixed
     python tools/train.py -c configs/unistd/multi10.py --resume            # continue from checkpoints/last.ckpt
+    python tools/train.py -c configs/unistd/demo.py --overwrite            # replace the work dir's earlier run
 """
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--precision', help="'32', 'bf16-mixed' or '16-mixed'")
     p.add_argument('--resume', nargs='?', const='last', default=None,
                    help='resume from a checkpoint (default: <work-dir>/checkpoints/last.ckpt)')
+    p.add_argument('--overwrite', action='store_true',
+                   help="replace an earlier run's checkpoints, logs and results in the work dir (without it such a "
+                        'work dir is refused unless --resume)')
     p.add_argument('--seed', type=int, help='global seed (overrides the config)')
     p.add_argument('--no-test', action='store_true', help='do not test after training')
     return p
@@ -48,11 +52,13 @@ def main(argv=None) -> int:
         cfg.seed = args.seed
     work_dir = Path(args.work_dir) if args.work_dir else default_work_dir(args.config)
     resume = args.resume
+    if resume is not None and args.overwrite:
+        raise ValueError('--resume continues the run in the work dir and --overwrite replaces it: give one of them')
     if resume == 'last':
         resume = str(work_dir / 'checkpoints' / 'last.ckpt')
     if resume is not None and not Path(resume).is_file():
         raise FileNotFoundError(f'--resume: checkpoint {resume!r} not found')
-    train(cfg, work_dir, data_root=args.data_root, resume=resume, test_after=not args.no_test,
+    train(cfg, work_dir, data_root=args.data_root, resume=resume, test_after=not args.no_test, overwrite=args.overwrite,
           devices=devices_argument(args.devices), num_nodes=args.num_nodes, precision=args.precision)
     return 0
 

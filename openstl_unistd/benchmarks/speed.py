@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import statistics
 import time
 from typing import Callable, Optional
@@ -22,6 +23,21 @@ from torch import nn
 
 from ..modules.lora_injection import RAMoELinear
 from ..modules.ra_moe import RAMoELoRA
+
+
+OUT_OF_MEMORY = (getattr(torch, 'OutOfMemoryError', torch.cuda.OutOfMemoryError),)
+"""What a device raises when a measurement does not fit in its memory."""
+
+
+class OutOfTime(Exception):
+    """Raised (e.g. by a timer signal) when a benchmark reaches its time budget."""
+
+
+def free_memory(device: torch.device) -> None:
+    """Give back what a failed or finished measurement held (after its references are gone)."""
+    gc.collect()
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
 
 
 def synchronize(device: torch.device) -> None:
@@ -219,25 +235,46 @@ def reference_ssim_frames_per_second(frame_shape: tuple[int, int, int], frames: 
 
 
 def compare_models(cfg, model_configs, tasks, batch_size: int, device: torch.device, train: bool, bf16: bool,
-                   sdpa: bool, compile_model: bool, warmup: int, repeats: int) -> list[dict]:
-    """:func:`measure` for ``cfg``'s model and each model config, every task; rows with a ratio to the first."""
+                   sdpa: bool, compile_model: bool, warmup: int, repeats: int,
+                   deadline: Optional[float] = None) -> list[dict]:
+    """:func:`measure` for ``cfg``'s model and each model config, every task; rows with a ratio to the first.
+
+    A model or task that runs out of device memory gives a row noted ``out of memory`` (its memory is
+    given back) and the others are measured; past ``deadline`` (``time.perf_counter()`` seconds) or on
+    :class:`OutOfTime`, the rows left are noted ``not measured: time budget`` instead of being lost.
+    """
     from ..utils.analysis import build_structure, config_with_model
     from ..utils.config import build_model
 
     named = [(cfg['model']['type'], cfg)] + [config_with_model(cfg, path) for path in model_configs]
     peak = measured_peak_flops(device, bf16)
     rows = []
+    out_of_time = False
     for name, model_cfg in named:
-        model = build_model(model_cfg, load_pretrained=False).to(device)
-        set_fused_attention(model, sdpa)
-        meta = build_structure(model_cfg)
+        model = None
         for task in tasks:
-            figures = measure(model, meta, task, batch_size, device, train, bf16, compile_model, warmup, repeats, peak)
+            note = None
+            if out_of_time or (deadline is not None and time.perf_counter() > deadline):
+                out_of_time, note = True, 'not measured: time budget'
+            else:
+                try:
+                    if model is None:
+                        model = build_model(model_cfg, load_pretrained=False).to(device)
+                        set_fused_attention(model, sdpa)
+                    figures = measure(model, build_structure(model_cfg), task, batch_size, device, train, bf16,
+                                      compile_model, warmup, repeats, peak)
+                except OUT_OF_MEMORY:
+                    note = 'out of memory'
+                except OutOfTime:
+                    out_of_time, note = True, 'stopped: time budget'
+            if note:
+                figures = {'step_ms': note}
+                free_memory(device)
             rows.append({'task': task, 'model': name, **figures})
         del model
-        if device.type == 'cuda':
-            torch.cuda.empty_cache()
+        free_memory(device)
     first = {row['task']: row['step_ms'] for row in rows if row['model'] == named[0][0]}
     for row in rows:
-        row['vs_first'] = row['step_ms'] / first[row['task']]
+        measured = isinstance(row['step_ms'], float) and isinstance(first.get(row['task']), float)
+        row['vs_first'] = row['step_ms'] / first[row['task']] if measured else '-'
     return rows

@@ -12,7 +12,7 @@ from ..tasks import KNOWN_TASKS, TaskSpec
 from .base import ForecastDataset, PathLike
 from .multitask import MultiTaskDataset, TaskSamples, collate_task_batch, sequential_task_batches
 from .registry import build_dataset
-from .sampler import MultiTaskBatchSampler, Sampling
+from .sampler import MultiTaskBatchSampler, Sampling, ShardSampler
 
 
 class MultiTaskDataModule(L.LightningDataModule):
@@ -20,7 +20,8 @@ class MultiTaskDataModule(L.LightningDataModule):
 
     Training batches come from :class:`MultiTaskBatchSampler` (it does its own DDP split, so the
     trainer must run with ``use_distributed_sampler=False``). Validation and test give one loader
-    per task, in task order: ``dataloader_idx`` ``i`` is ``task_names[i]``.
+    per task, in task order: ``dataloader_idx`` ``i`` is ``task_names[i]``; under DDP each rank reads
+    a contiguous, disjoint part of every task (:class:`ShardSampler`, no padding).
 
     Args:
         tasks: the task specs (shapes, T → T').
@@ -116,7 +117,9 @@ class MultiTaskDataModule(L.LightningDataModule):
         return self._loader(MultiTaskDataset(datasets), batch_sampler=self.train_sampler)
 
     def _evaluation_loaders(self, split: str) -> list[DataLoader]:
-        return [self._loader(TaskSamples(dataset, name), batch_size=self.val_batch_size, shuffle=False)
+        rank, world_size = self._distribution()
+        return [self._loader(TaskSamples(dataset, name), batch_size=self.val_batch_size,
+                             sampler=ShardSampler(len(dataset), rank, world_size))
                 for name, dataset in self.build_split(split).items()]
 
     def joint_loader(self, split: str, dataset: Optional[MultiTaskDataset] = None) -> DataLoader:
@@ -159,13 +162,14 @@ class MultiTaskDataModule(L.LightningDataModule):
     def state_dict(self) -> dict:
         """The training sampler's position, saved in Lightning checkpoints.
 
-        Under a trainer it is the number of batches the training loop has processed in the current
-        epoch (workers draw batches ahead, so the sampler's own count runs ahead of the loop).
+        While fitting (training or validating within an epoch) it is the number of batches the
+        training loop has processed in the current epoch (workers draw batches ahead, so the
+        sampler's own count runs ahead of the loop).
         """
         if self.train_sampler is None:
             return {}
         state = self.train_sampler.state_dict()
-        if self.trainer is not None and self.trainer.training:
+        if self.trainer is not None and self.trainer.state.fn == 'fit':
             state = {'epoch': self.trainer.current_epoch,
                      'step': self.trainer.fit_loop.epoch_loop.batch_progress.current.processed}
         return {'sampler': state}

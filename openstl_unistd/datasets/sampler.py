@@ -1,4 +1,6 @@
-"""Batch sampler for joint training: one task per batch, the same task on every rank.
+"""Samplers of joint training and sharded evaluation.
+
+Training (:class:`MultiTaskBatchSampler`): one task per batch, the same task on every rank.
 
 The batch at step ``s`` of epoch ``e`` is a pure function of ``(seed, e, s)``: the task comes from
 a categorical draw with a generator seeded by ``(seed, e)``, shared by all ranks; the samples
@@ -6,6 +8,9 @@ come from a per-epoch permutation of that task (again shared), of which each ste
 ``batch_size · world_size`` positions and rank ``r`` takes the ``r``-th slice — so ranks never
 share a sample within a step. Saving ``(epoch, step)`` is therefore enough to resume the exact
 sequence.
+
+Evaluation (:class:`ShardSampler`): each rank reads one contiguous, disjoint part of a task's
+validation or test set, without padding, so per-rank metric sums add up to the single-device ones.
 """
 from __future__ import annotations
 
@@ -138,3 +143,23 @@ class MultiTaskBatchSampler(Sampler[list[tuple[str, int]]]):
     def load_state_dict(self, state: Mapping) -> None:
         self.epoch = int(state['epoch'])
         self._next_step = int(state['step'])
+
+
+class ShardSampler(Sampler[int]):
+    """Indices ``[rank · n / world_size, (rank + 1) · n / world_size)`` of a dataset of ``n`` samples.
+
+    Unlike ``DistributedSampler`` it never pads (a duplicated sample would count twice in the summed
+    metrics) and keeps the order, so rank 0 holds the first samples (those saved and drawn).
+    """
+
+    def __init__(self, size: int, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f'rank must lie in [0, world_size={world_size}), got {rank}')
+        self.start = size * rank // world_size
+        self.stop = size * (rank + 1) // world_size
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start, self.stop))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
@@ -20,13 +21,67 @@ from typing import Mapping, Optional, Sequence
 import lightning as L
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric
 
 from ..core.metrics import ForecastMetrics
 from ..core.schedules import warmup_cosine
-from ..tasks import TaskSpec
+from ..tasks import KNOWN_TASKS, TaskSpec
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training loss is NaN or infinite: the run stops before that step updates any weight."""
+
+
+def summed_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    """``values`` summed over the DDP ranks (unchanged in a single process)."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        values = values.clone()
+        dist.all_reduce(values)
+    return values
+
+
+def computed(metric):
+    """``metric.compute()`` (states summed over ranks), also on a rank whose shard gave it no update."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='.*was called before the ``update`` method')
+        return metric.compute()
+
+
+def checkpoint_mismatch(checkpoint: Mapping, tasks: Sequence[str],
+                        model_state: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """One line saying how a checkpoint differs from the model of ``tasks``, or ``None`` when it fits.
+
+    The checkpoint's tasks are those it recorded (``checkpoint['tasks']``) or, for older files, the
+    task names that appear in its parameter names.
+    """
+    state = {k: v for k, v in checkpoint.get('state_dict', {}).items() if k.startswith('model.')}
+    ours = {k: v for k, v in model_state.items() if k.startswith('model.')}
+    saved = checkpoint.get('tasks')
+    if saved is None:
+        names = set(tasks) | set(KNOWN_TASKS)
+        found = {part for key in state for part in key.split('.') if part in names}
+        saved = [t for t in tasks if t in found] + sorted(found - set(tasks))
+    saved = list(saved)
+    if saved != list(tasks):
+        missing = [t for t in tasks if t not in saved]
+        extra = [t for t in saved if t not in tasks]
+        detail = '; '.join(part for part in (f'not in the checkpoint: {missing}' if missing else '',
+                                              f'not in the config: {extra}' if extra else '') if part)
+        return (f'it was trained on tasks {saved}, the config has {list(tasks)} '
+                f'({detail or "same tasks in another order"})')
+    absent = [k for k in ours if k not in state]
+    unexpected = [k for k in state if k not in ours]
+    shaped = [k for k in ours if k in state and tuple(state[k].shape) != tuple(ours[k].shape)]
+    if absent or unexpected or shaped:
+        first = shaped[0] if shaped else (absent or unexpected)[0]
+        example = (f'{first}: {tuple(state[first].shape)} in the checkpoint, {tuple(ours[first].shape)} in the model'
+                   if shaped else first)
+        return (f'same tasks, but another model: {len(absent)} tensor(s) missing, {len(unexpected)} unexpected, '
+                f'{len(shaped)} of another shape (first: {example})')
+    return None
 
 
 @dataclass(frozen=True)
@@ -139,6 +194,7 @@ class MultiTaskTraining:
         task_loss = F.mse_loss(pred, batch['y'])
         extras = self.extra_loss(batch, pred)
         loss = task_loss + sum(extras.values()) if extras else task_loss
+        self.check_finite(loss, {'task loss': task_loss, **extras}, task, batch_idx)
         optimizers = self.active_optimizers()
         for optimizer in optimizers:
             optimizer.zero_grad()
@@ -160,6 +216,25 @@ class MultiTaskTraining:
         self.log('train/lr', self.weight_optimizer().param_groups[0]['lr'], batch_size=batch_size)
         return loss
 
+    def check_finite(self, loss: torch.Tensor, terms: Mapping[str, torch.Tensor], task: str, batch_idx: int) -> None:
+        """Stop with :class:`NonFiniteLossError` naming the task, the step and the non-finite terms when the
+        loss of any rank is not finite, before backward: no weight (and so no checkpoint) takes it in.
+        Every rank takes the same decision (one all-reduce of a flag under DDP)."""
+        finite = torch.isfinite(loss.detach()).to(torch.int32).reshape(1)
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        if world > 1:
+            finite = finite.clone()
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if bool(finite):
+            return
+        bad = {name: float(value.detach()) for name, value in terms.items() if not torch.isfinite(value.detach())}
+        where = (f'{", ".join(f"{name} = {value}" for name, value in bad.items())}' if bad
+                 else 'finite here, not finite on another rank')
+        raise NonFiniteLossError(
+            f'non-finite training loss on task {task!r} at epoch {self.current_epoch}, batch {batch_idx} of the epoch '
+            f'(loss = {float(loss.detach())}; {where}); stopped before this step\'s update, so the checkpoints hold '
+            f'the last finite weights. Lower optim.lr, set optim.grad_clip, or check the task\'s data.')
+
     def validation_step(self, batch, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
         batch = self.prepare_batch(batch)
         task = batch['task']
@@ -168,16 +243,38 @@ class MultiTaskTraining:
         self.val_losses[task].update(losses)
         return losses.mean()
 
+    def _updated_anywhere(self, metrics: Mapping[str, MeanMetric]) -> dict[str, bool]:
+        """Which metrics got an update on some rank (all ranks must agree on what they compute, since
+        ``compute`` sums the states over ranks, and each rank evaluates a disjoint shard)."""
+        if not metrics:
+            return {}
+        counts = torch.tensor([float(m.update_count) for m in metrics.values()], device=self.device)
+        return {name: bool(count > 0) for name, count in zip(metrics, summed_over_ranks(counts))}
+
     def on_validation_epoch_end(self) -> None:
         losses = []
-        for name, metric in self.val_losses.items():
-            if metric.update_count:
-                value = metric.compute()
+        for name, updated in self._updated_anywhere(self.val_losses).items():
+            metric = self.val_losses[name]
+            if updated:
+                value = computed(metric)
                 losses.append(value)
-                self.log(f'val/loss_{name}', value, prog_bar=False)
+                self.log(f'val/loss_{name}', value, prog_bar=False, sync_dist=True)  # equal on all ranks already
             metric.reset()
         if losses:
-            self.log('val/loss', torch.stack(losses).mean(), prog_bar=True)
+            self.log('val/loss', torch.stack(losses).mean(), prog_bar=True, sync_dist=True)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint['tasks'] = list(self.task_names)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Refuse, in one line, a checkpoint of other tasks or of another model (before its weights load)."""
+        problem = checkpoint_mismatch(checkpoint, self.task_names, self.state_dict())
+        if problem:
+            path = getattr(self._trainer, 'ckpt_path', None) if self._trainer is not None else None
+            name = f'checkpoint {str(path)!r}' if path else 'the checkpoint'
+            raise ValueError(f'{name} does not fit the config: {problem}')
 
     # ---- test ---------------------------------------------------------------------------------
 
@@ -237,15 +334,15 @@ class MultiTaskTraining:
                 kept[key].append(values[:take].detach().float().cpu().numpy())
 
     def on_test_epoch_end(self) -> None:
-        self.test_results = {name: metric.compute() for name, metric in self.test_metrics.items()
-                             if metric.update_count}
-        self.baseline_results = {name: metric.compute() for name, metric in self.baseline_metrics.items()
-                                 if metric.update_count}
-        self.train_mean_results = {name: metric.compute() for name, metric in self.mean_metrics.items()
-                                   if metric.update_count}
+        self.test_results = {name: computed(self.test_metrics[name])
+                             for name, updated in self._updated_anywhere(self.test_metrics).items() if updated}
+        self.baseline_results = {name: computed(self.baseline_metrics[name])
+                                 for name, updated in self._updated_anywhere(self.baseline_metrics).items() if updated}
+        self.train_mean_results = {name: computed(self.mean_metrics[name])
+                                   for name, updated in self._updated_anywhere(self.mean_metrics).items() if updated}
         for task, scores in self.test_results.items():
             for metric, value in scores.items():
-                self.log(f'test/{task}/{metric}', float(value), sync_dist=False)
+                self.log(f'test/{task}/{metric}', float(value), rank_zero_only=True)  # reduced over ranks
         if self.trainer.is_global_zero and self.options.save_dir:
             self.write_artifacts(Path(self.options.save_dir))
 

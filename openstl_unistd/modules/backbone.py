@@ -95,6 +95,19 @@ def _weights_file(label: str, model_name: str, scheme: BackboneScheme | None,
     return path
 
 
+def timm_model_name(name: str) -> str:
+    """The timm model (with weight tag) of a scheme of paper Table 5, or ``name`` itself."""
+    scheme = BACKBONE_SCHEMES.get(name)
+    return scheme.model_name if scheme else name
+
+
+def pretrained_weights_file(name: str, pretrained: Union[bool, PathLike]) -> Path | None:
+    """The local file ``build_backbone(name, pretrained)`` reads (``None`` for random weights)."""
+    if pretrained is False:
+        return None
+    return _weights_file(name, timm_model_name(name), BACKBONE_SCHEMES.get(name), pretrained)
+
+
 def build_backbone(name: str = 'clip', pretrained: Union[bool, PathLike] = False, **timm_kwargs) -> ViTBackbone:
     """A frozen ViT backbone.
 

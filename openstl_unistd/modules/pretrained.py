@@ -93,3 +93,14 @@ def load_backbone_weights(
             raise ValueError(
                 f'{path}: key {key!r} has shape {tuple(converted[key].shape)}, expected {tuple(tensor.shape)}')
     model.load_state_dict({k: converted[k] for k in expected}, strict=False)
+
+
+def file_sha256(path: PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes: the identity of a pretrained weights file."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()

@@ -6,6 +6,11 @@ rank ``r_e ∈ [1, R]``. The rank acts through a mask over the R components: 1 f
 interpolates linearly between its rank-``k`` and rank-``k+1`` adapters. The gradient reaching
 ``r`` is ``γ`` times the contribution of component ``k`` (paper Eq. 9).
 
+How the ranks learn is switched by the plain attribute :attr:`RAMoELoRA.rank_gradient`: ``'eq9'``
+(the paper: autograd through the mask) or ``'marginal_gain'`` (the rank search's default, set by
+the training method): minus the loss decrease that one more component of each expert would give,
+see :func:`marginal_gain` and docs/method.md "Rank search".
+
 All experts of all groups are computed at once: ``A`` is stored stacked, ``x A`` is one matmul,
 the per-sample (gate ⊗ mask) coefficients scale its columns, and one batched matmul with ``B``
 gives every group's output. Groups let one module serve several outputs of the same input with
@@ -19,6 +24,10 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..core.rank_budget import round_to_budget
+
+RANK_GRADIENTS = ('eq9', 'marginal_gain')
 
 
 def fractional_rank_mask(rank: torch.Tensor, max_rank: int, gamma: float = 1.0) -> torch.Tensor:
@@ -38,6 +47,55 @@ def fractional_rank_mask(rank: torch.Tensor, max_rank: int, gamma: float = 1.0) 
     return below + at * frac[..., None]
 
 
+def marginal_gain(hidden: torch.Tensor, gate: torch.Tensor, grad_out: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
+    """``(groups, num_experts)``: how much one more component of each expert would lower the loss.
+
+    Component ``j`` of expert ``e``, switched on, would receive in its output weights ``b_j`` the
+    per-sample gradients ``m_s = Σ_tokens G_e(x_s)·(x_s a_j) ⊗ ∂L/∂y_s`` (sample ``s``). The loss
+    decrease of the best step along their sum ``v = Σ_s m_s``, with the curvature estimated by the
+    empirical Fisher ``Σ_s ⟨m_s, v⟩²``, is ``(Σ_s ⟨m_s, v⟩)² / Σ_s ⟨m_s, v⟩²`` times the current
+    loss, a factor shared by every expert at a step. That ratio (between 0 and the batch size) is
+    returned: large where all samples ask the new component for the same change, about 1 where
+    they disagree (noise). Being a ratio it is blind to the scale of ``∂L/∂y``, which differs by
+    orders of magnitude between Q/K/V/Proj (per token) and the temporal RA-MoE (one token that
+    gates all of them), so every adapter is measured on the same footing. It is averaged over
+    the components the expert does not use yet (``j ≥ ⌈r⌉``; the top one at ``r > max_rank − 1``).
+    It does not depend on ``B`` (nonzero from the first step) nor on α.
+
+    Args:
+        hidden: ``(B, N, groups · num_experts · max_rank)`` the adapter's ``x A`` before gating and mask.
+        gate: ``(B, groups, num_experts)`` routing weights.
+        grad_out: ``(B, N, groups · out_features)`` gradient of the loss at the adapter output.
+        rank: ``(groups, num_experts)`` current ranks.
+    """
+    batch, tokens = hidden.shape[:2]
+    groups, experts = gate.shape[1:]
+    max_rank = hidden.shape[-1] // (groups * experts)
+    h = hidden.float().view(batch, tokens, groups, experts, max_rank) * gate.float()[:, None, :, :, None]
+    g = grad_out.float().reshape(batch, tokens, groups, -1)
+    per_sample = torch.einsum('bnger,bngo->bgero', h, g)
+    along = (per_sample * per_sample.sum(dim=0)).sum(dim=-1)            # ⟨m_s, v⟩: (B, groups, experts, R)
+    tiny = torch.finfo(along.dtype).tiny
+    gain = along.sum(dim=0).pow(2) / along.pow(2).sum(dim=0).clamp_min(tiny)
+    first = rank.detach().float().ceil().clamp(max=max_rank - 1)
+    unused = (torch.arange(max_rank, device=rank.device) >= first[..., None]).float()
+    return (gain * unused).sum(dim=-1) / unused.sum(dim=-1)
+
+
+class _MarginalGainGradient(torch.autograd.Function):
+    """Identity on the adapter output whose backward gives ``rank`` the gradient ``−marginal_gain``."""
+
+    @staticmethod
+    def forward(ctx, out, hidden, gate, rank):
+        ctx.save_for_backward(hidden, gate, rank)
+        return out.view_as(out)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        hidden, gate, rank = ctx.saved_tensors
+        return grad_out, None, None, -marginal_gain(hidden, gate, grad_out, rank).to(rank.dtype)
+
+
 class RAMoELoRA(nn.Module):
     """The adapter path ``α · Σ_e G_e(x) · ((x A_e) ⊙ m_e) B_e`` of one or more groups.
 
@@ -49,7 +107,13 @@ class RAMoELoRA(nn.Module):
     At initialization ``B = 0`` and ``W_g = 0``: the adapter adds exactly 0 and routes uniformly.
     After :meth:`round_and_freeze` the ranks are integers, no longer trainable, and the columns
     they mask out are skipped.
+
+    ``rank_gradient`` selects what reaches ``rank.grad`` while the ranks are searched: ``'eq9'``
+    (paper Eq. 9, γ times the contribution of component ``⌊r⌋``) or ``'marginal_gain'``
+    (``−``:func:`marginal_gain`; the forward is the same).
     """
+
+    rank_gradient: str = 'eq9'
 
     def __init__(
         self,
@@ -137,7 +201,12 @@ class RAMoELoRA(nn.Module):
                 f'RA-MoE expects (B, N, {self.in_features}) inputs, got {tuple(x.shape)}')
         batch, tokens, _ = x.shape
         columns = self.num_experts * self.max_rank
-        coef = (self.routing_weights(x)[..., None] * self.rank_mask()).reshape(batch, self.groups, columns)
+        eq9 = self.rank_gradient == 'eq9'
+        gain = (not eq9 and not self._frozen and self.training and torch.is_grad_enabled()
+                and self.rank.requires_grad)
+        gate = self.routing_weights(x)
+        mask = fractional_rank_mask(self.rank if eq9 else self.rank.detach(), self.max_rank, self.gamma)
+        coef = (gate[..., None] * mask).reshape(batch, self.groups, columns)
         weight_a = self.lora_A.view(self.groups, columns, self.in_features)
         weight_b = self.lora_B
         if self._frozen:
@@ -145,14 +214,18 @@ class RAMoELoRA(nn.Module):
             weight_a = torch.take_along_dim(weight_a, index[..., None], dim=1)
             weight_b = torch.take_along_dim(weight_b, index[..., None], dim=1)
             coef = torch.take_along_dim(coef, index[None], dim=2) * self._active_valid
-        hidden = F.linear(x, weight_a.reshape(-1, self.in_features))
-        hidden = (hidden * coef.reshape(batch, 1, -1).to(hidden.dtype)).reshape(batch * tokens, -1)
+        features = F.linear(x, weight_a.reshape(-1, self.in_features))
+        hidden = (features * coef.reshape(batch, 1, -1).to(features.dtype)).reshape(batch * tokens, -1)
         blocks = (self.alpha * weight_b).to(hidden.dtype)
         weight_b = blocks[0] if self.groups == 1 else torch.block_diag(*blocks.unbind(0))
         width = self.groups * self.out_features
         if base is None:
-            return torch.mm(hidden, weight_b).view(batch, tokens, width)
-        return base.reshape(batch * tokens, width).addmm_(hidden, weight_b).view(batch, tokens, width)
+            out = torch.mm(hidden, weight_b).view(batch, tokens, width)
+        else:
+            out = base.reshape(batch * tokens, width).addmm_(hidden, weight_b).view(batch, tokens, width)
+        if gain:
+            out = _MarginalGainGradient.apply(out, features.detach(), gate.detach(), self.rank)
+        return out
 
     def static_gates(self) -> Optional[torch.Tensor]:
         """``(groups, num_experts)`` expert weights if they do not depend on the input, else ``None``.
@@ -183,9 +256,17 @@ class RAMoELoRA(nn.Module):
         self.rank.clamp_(1.0, float(self.max_rank))
 
     @torch.no_grad()
-    def round_and_freeze(self) -> None:
-        """Round each rank to the nearest integer (halves up), stop its training, drop dead columns."""
-        self.rank.copy_(torch.floor(self.rank + 0.5).clamp(1.0, float(self.max_rank)))
+    def round_and_freeze(self, ranks: Optional[torch.Tensor] = None) -> None:
+        """Fix the ranks at ``ranks`` (integers, ``(groups, num_experts)``; default: each rank rounded to
+        the nearest integer, halves up), stop their training, drop dead columns."""
+        if ranks is None:
+            ranks = torch.floor(self.rank + 0.5).clamp(1.0, float(self.max_rank))
+        ranks = torch.as_tensor(ranks, dtype=self.rank.dtype, device=self.rank.device)
+        if ranks.shape != self.rank.shape or not ranks.is_meta and (
+                not torch.equal(ranks, ranks.round()) or bool(((ranks < 1) | (ranks > self.max_rank)).any())):
+            raise ValueError(f'ranks must be integers in [1, {self.max_rank}] of shape {tuple(self.rank.shape)}, '
+                             f'got {ranks.tolist()}')
+        self.rank.copy_(ranks)
         self.rank_frozen.fill_(True)
         self._set_frozen(True)
 
@@ -259,7 +340,21 @@ def clamp_ranks_(module: nn.Module) -> None:
         m.clamp_ranks_()
 
 
-def round_and_freeze_ranks(module: nn.Module) -> None:
-    """End the rank search: round and freeze the rank of every RA-MoE inside ``module``."""
-    for m in ra_moe_modules(module):
-        m.round_and_freeze()
+def round_and_freeze_ranks(module: nn.Module, budget: Optional[float] = None) -> None:
+    """End the rank search: round and freeze the rank of every RA-MoE inside ``module``.
+
+    With ``budget`` the still-searched ranks are rounded jointly (:func:`~..core.rank_budget.round_to_budget`)
+    so that the total of all ranks, already frozen ones included, stays ≤ ``budget``; without it
+    each rank is rounded to the nearest integer, halves up.
+    """
+    modules = [m for m in ra_moe_modules(module) if not m.frozen]
+    if budget is None or not modules:
+        for m in modules:
+            m.round_and_freeze()
+        return
+    fixed = sum(float(m.rank.detach().sum()) for m in ra_moe_modules(module) if m.frozen)
+    values = torch.cat([m.rank.detach().flatten().double().cpu() for m in modules])
+    high = torch.cat([torch.full((m.rank.numel(),), float(m.max_rank), dtype=torch.float64) for m in modules])
+    ranks = round_to_budget(values, budget - fixed, torch.ones_like(high), high)
+    for m, part in zip(modules, ranks.split([m.rank.numel() for m in modules])):
+        m.round_and_freeze(part.view_as(m.rank))

@@ -119,7 +119,7 @@ SECTION_KEYS = {
     'optim': ('lr', 'weight_decay', 'warmup_epochs', 'warmup_lr', 'min_lr', 'grad_clip'),
     'evaluation': ('ssim_data_range', 'save_preds', 'figures', 'copy_last_baseline', 'train_mean_baseline',
                    'train_mean_samples'),
-    'rank_search': ('epochs', 'lr', 'momentum', 'budget', 'beta'),
+    'rank_search': ('epochs', 'lr', 'momentum', 'budget', 'beta', 'formulation'),
     'trainer': ('max_epochs', 'precision', 'accelerator', 'devices', 'num_nodes', 'strategy', 'log_every_n_steps',
                 'check_val_every_n_epoch', 'limit_train_batches', 'limit_val_batches', 'limit_test_batches',
                 'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar', 'progress_every_n_steps'),
@@ -127,10 +127,67 @@ SECTION_KEYS = {
 """Keys each config section accepts; anything else is reported by name before a run starts."""
 
 
+TOP_LEVEL_KEYS = ('tasks', 'model', 'method', 'seed', *SECTION_KEYS)
+"""Top-level keys a config may define; any other (e.g. a misspelt section) is an error."""
+
+
+def _number(low: float = float('-inf'), strict: bool = False, optional: bool = False, integer: bool = False):
+    """A rule for :data:`VALUE_RULES`: ``(test, what is expected)``."""
+    kind = 'an integer' if integer else 'a number'
+    bound = '' if low == float('-inf') else f' {">" if strict else "≥"} {low:g}'
+
+    def test(value) -> bool:
+        if value is None:
+            return optional
+        if isinstance(value, bool) or not isinstance(value, (int, float) if not integer else int):
+            return False
+        return value > low if strict else value >= low
+
+    return test, f'{kind}{bound}{" or None" if optional else ""}'
+
+
+_BOOL = (lambda value: isinstance(value, bool), 'True or False')
+VALUE_RULES = {
+    'seed': _number(integer=True),
+    'optim.lr': _number(0, strict=True), 'optim.weight_decay': _number(0), 'optim.warmup_epochs': _number(0),
+    'optim.warmup_lr': _number(0), 'optim.min_lr': _number(0), 'optim.grad_clip': _number(0, True, optional=True),
+    'data.batch_size': _number(1, integer=True), 'data.val_batch_size': _number(1, optional=True, integer=True),
+    'data.num_workers': _number(0, integer=True), 'data.seed': _number(integer=True),
+    'data.steps_per_epoch': _number(1, optional=True, integer=True), 'data.pin_memory': _BOOL,
+    'rank_search.epochs': _number(0, integer=True), 'rank_search.lr': _number(0, strict=True),
+    'rank_search.momentum': _number(0), 'rank_search.budget': _number(0, True, optional=True),
+    'rank_search.beta': _number(0),
+    'trainer.max_epochs': _number(1, integer=True), 'trainer.num_nodes': _number(1, integer=True),
+    'trainer.log_every_n_steps': _number(1, integer=True),
+    'trainer.check_val_every_n_epoch': _number(1, optional=True, integer=True),
+    'trainer.checkpoint_every_n_steps': _number(1, optional=True, integer=True),
+    'evaluation.ssim_data_range': _number(0, strict=True), 'evaluation.save_preds': _number(0, integer=True),
+    'evaluation.figures': _BOOL, 'evaluation.copy_last_baseline': _BOOL,
+}
+"""Expected values of the keys whose wrong values would otherwise fail deep inside a run, or silently."""
+
+
+def check_values(cfg: Mapping) -> None:
+    """``ValueError`` naming the first key whose value breaks :data:`VALUE_RULES`, with expected and actual."""
+    for key, (test, expected) in VALUE_RULES.items():
+        section, _, leaf = key.rpartition('.')
+        node = _section(cfg, section) if section else cfg
+        if leaf in node and not test(node[leaf]):
+            value = node[leaf]
+            raise ValueError(f'config key {key}: expected {expected}, got {value!r} ({type(value).__name__})')
+
+
 def check_config(cfg: Mapping) -> list[TaskSpec]:
-    """Fail fast on unknown section keys, task names, method or model type; returns the tasks."""
+    """Fail fast on unknown sections or section keys, bad values, task names, method or model type;
+    returns the tasks."""
+    unknown = sorted(set(cfg.keys()) - set(TOP_LEVEL_KEYS))
+    if unknown:
+        origin = f' in {cfg.filename}' if getattr(cfg, 'filename', None) else ''
+        raise KeyError(f'config{origin}: unknown top-level key(s) {unknown}; valid sections and keys: '
+                       f'{sorted(TOP_LEVEL_KEYS)}')
     for section, keys in SECTION_KEYS.items():
         _checked(_section(cfg, section), keys, section)
+    check_values(cfg)
     method_spec(cfg)
     model_type = dict(cfg.get('model') or {}).get('type')
     if model_type not in _model_types():
@@ -163,40 +220,72 @@ def build_method(cfg: Mapping, model: nn.Module, tasks: Sequence[TaskSpec], save
     if name == 'tau':
         return TAUMethod(model, tasks, **options, **common)
     search = _checked(_section(cfg, 'rank_search'), SECTION_KEYS['rank_search'], 'rank_search')
-    return UniSTDMethod(model, tasks, search_epochs=search.get('epochs', 10), rank_lr=search.get('lr', 0.05),
+    return UniSTDMethod(model, tasks, search_epochs=search.get('epochs', 10), rank_lr=search.get('lr'),
                         rank_momentum=search.get('momentum', 0.9), rank_budget=search.get('budget'),
-                        rank_budget_beta=search.get('beta', 1.0), **common)
+                        rank_budget_beta=search.get('beta', 1.0),
+                        formulation=search.get('formulation', 'marginal_gain'), **common)
 
 
-def build_trainer(cfg: Mapping, work_dir: str, **overrides):
+def _distributed_strategy(options: dict):
+    """Strategy for the trainer: ``'auto'``/``'ddp'`` become DDP that finds the parameters a step left
+    unused (each step trains one task's encoder and decoder); other choices are kept."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    strategy = options.get('strategy', 'auto')
+    if strategy in (None, 'auto', 'ddp'):
+        return DDPStrategy(find_unused_parameters=True)
+    return strategy
+
+
+def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrides):
     """A Lightning trainer writing logs and atomic ``checkpoints/{last,best}.ckpt`` under ``work_dir``.
 
     ``overrides`` (command-line ``--devices`` etc.) replace keys of ``cfg['trainer']`` when not ``None``.
+    Under several processes (``devices`` or ``num_nodes`` > 1, torchrun, SLURM) the default strategy is
+    DDP with unused-parameter detection (docs/training.md, "Distributed"). ``resuming``: the run
+    continues a checkpoint, so the CSV log drops the rows of the steps it redoes.
     """
+    import warnings
+
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from lightning.pytorch.strategies import DDPStrategy
 
     from .checkpoint_io import AtomicCheckpointIO
+    from .csv_log import RunCSVLogger
+    from .last_checkpoint import LastCheckpoint
     from .progress import PlainProgress
 
     options = _checked(_section(cfg, 'trainer'), SECTION_KEYS['trainer'], 'trainer')
     options.update({k: v for k, v in overrides.items() if v is not None})
+    # Our training loader resumes mid-epoch through the data module's state; Lightning looks only at the loader.
+    warnings.filterwarnings('ignore', message=".*ended before the epoch ended and your dataloader is not resumable")
     every_n_steps = options.pop('checkpoint_every_n_steps', None)
     progress_every = options.pop('progress_every_n_steps', None)
     checkpoints = f'{work_dir}/checkpoints'
-    callbacks = [
-        ModelCheckpoint(dirpath=checkpoints, filename='best', monitor='val/loss', mode='min', save_top_k=1,
-                        enable_version_counter=False, auto_insert_metric_name=False),
-        ModelCheckpoint(dirpath=checkpoints, filename='last', monitor=None, save_top_k=1, enable_version_counter=False,
-                        every_n_train_steps=every_n_steps, every_n_epochs=None if every_n_steps else 1,
-                        save_on_train_epoch_end=True),
-    ]
+    plain_progress = None
     if options.get('enable_progress_bar') is None and not sys.stdout.isatty():  # a log file: whole lines, no bar
         options['enable_progress_bar'] = False
-        callbacks.append(PlainProgress(int(progress_every or options.get('log_every_n_steps') or 50)))
+        options.setdefault('enable_model_summary', False)
+        plain_progress = int(progress_every or options.get('log_every_n_steps') or 50)
     elif progress_every:
-        callbacks.append(PlainProgress(int(progress_every)))
-    loggers = [CSVLogger(work_dir, name='logs', version=''), TensorBoardLogger(work_dir, name='logs', version='')]
-    return L.Trainer(default_root_dir=work_dir, callbacks=callbacks, logger=loggers,
-                     plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, **options)
+        plain_progress = int(progress_every)
+
+    def make(trainer_options: dict) -> L.Trainer:
+        callbacks = [
+            ModelCheckpoint(dirpath=checkpoints, filename='best', monitor='val/loss', mode='min', save_top_k=1,
+                            enable_version_counter=False, auto_insert_metric_name=False),
+            LastCheckpoint(checkpoints, every_n_batches=every_n_steps),
+        ]
+        if plain_progress:
+            callbacks.append(PlainProgress(plain_progress))
+        loggers = [RunCSVLogger(work_dir, name='logs', version='', resuming=resuming),
+                   TensorBoardLogger(work_dir, name='logs', version='')]
+        return L.Trainer(default_root_dir=work_dir, callbacks=callbacks, logger=loggers,
+                         plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, **trainer_options)
+
+    trainer = make(options)
+    if type(trainer.strategy) is DDPStrategy and options.get('strategy', 'auto') in (None, 'auto', 'ddp'):
+        trainer = make({**options, 'strategy': _distributed_strategy(options)})
+    return trainer

@@ -1,16 +1,19 @@
 """Training and testing runs as ``tools/train.py`` and ``tools/test.py`` perform them.
 
 A work dir holds the resolved ``config.py``, ``logs/`` (CSV and TensorBoard),
-``checkpoints/{last,best}.ckpt``, ``results.json``, ``figures/`` and, on request, ``saved/``.
+``checkpoints/{last,best}.ckpt``, ``results.json``, ``figures/`` and, on request, ``saved/``; it
+belongs to one run at a time (``work_dir.py``).
 """
 from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Mapping, Optional
 
 from .config import build_datamodule, build_method, build_model, build_trainer, check_config
+from .work_dir import check_paths, claim
 
 
 def default_work_dir(config_path: str | Path) -> Path:
@@ -51,15 +54,32 @@ def format_results(results: Mapping[str, Mapping[str, float]],
     return '\n'.join(lines)
 
 
-def _prepare(cfg, data_root: Optional[str], splits: tuple[str, ...]):
-    """Tasks and data module, after checking that every dataset of ``splits`` is there; then seed."""
+def _prepare(cfg, tasks, data_root: Optional[str], splits: tuple[str, ...]):
+    """The data module, after checking that every dataset of ``splits`` is there; then seed."""
     import lightning as L
 
-    tasks = check_config(cfg)
     datamodule = build_datamodule(cfg, tasks, data_root)
     datamodule.check_available(splits)
     L.seed_everything(int(cfg.get('seed', 0)), workers=True)
-    return tasks, datamodule
+    return datamodule
+
+
+def _rank_results(method) -> Optional[dict]:
+    """The model's ranks: total, budget, mean per block and matrix (figure ranks.png) and every expert's."""
+    from ..modules.ra_moe import RAMoELoRA
+
+    model = method.model
+    named = [(name, m) for name, m in model.named_modules() if isinstance(m, RAMoELoRA)]
+    if not named:
+        return None
+    result = {'total': sum(float(m.rank.detach().sum()) for _, m in named),
+              'budget': getattr(method, 'rank_budget', None),
+              'frozen': all(m.frozen for _, m in named)}
+    if hasattr(model, 'rank_table'):
+        table = model.rank_table().tolist()
+        result['mean_per_block'] = [dict(zip(model.RANK_COLUMNS, row)) for row in table]
+    result['experts'] = {name: m.rank.detach().cpu().tolist() for name, m in named}
+    return result
 
 
 def _baselines(method) -> dict:
@@ -78,7 +98,15 @@ def model_label(cfg: Mapping) -> str:
 
 
 def _write_results(work_dir: Path, method) -> None:
+    """``results.json``; a test in which some task got no batch is an error, never an empty or partial file."""
+    missing = [name for name in method.task_names if name not in method.test_results]
+    if missing:
+        raise ValueError(f'no test results for task(s) {missing}: their test split gave no batch (empty split, or '
+                         f'trainer.limit_test_batches=0); results.json was not written')
     payload = {'results': method.test_results, **_baselines(method)}
+    ranks = _rank_results(method)
+    if ranks is not None:
+        payload['ranks'] = ranks
     (work_dir / 'results.json').write_text(json.dumps(payload, indent=2, allow_nan=True))
 
 
@@ -86,42 +114,97 @@ def _save_rank_figure(model, work_dir: Path) -> None:
     if hasattr(model, 'rank_table'):
         from ..core.visualization import save_rank_heatmap
 
-        save_rank_heatmap(model.rank_table().numpy(), model.RANK_COLUMNS, work_dir / 'figures' / 'ranks.png')
+        from ..modules.ra_moe import ra_moe_modules
+
+        ranks = [m.rank.detach().float() for m in ra_moe_modules(model)]
+        center = float(sum(r.sum() for r in ranks) / sum(r.numel() for r in ranks)) if ranks else None
+        save_rank_heatmap(model.rank_table().numpy(), model.RANK_COLUMNS, work_dir / 'figures' / 'ranks.png',
+                          center=center)
 
 
 def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional[str] = None,
-          test_after: bool = True, **trainer_overrides) -> dict:
-    """Fit the config's model on its tasks, then test every task; returns the test results."""
-    tasks, datamodule = _prepare(cfg, data_root, ('train', 'val', 'test') if test_after else ('train', 'val'))
-    work_dir.mkdir(parents=True, exist_ok=True)
-    cfg.dump(str(work_dir / 'config.py'))
-    model = build_model(cfg, tasks)
-    method = build_method(cfg, model, tasks, save_dir=str(work_dir))
-    trainer = build_trainer(cfg, str(work_dir), **trainer_overrides)
-    trainer.fit(method, datamodule=datamodule, ckpt_path=resume)
-    if trainer.is_global_zero:
-        _save_rank_figure(model, work_dir)
-    if not test_after:
-        return {}
-    best = Path(work_dir) / 'checkpoints' / 'best.ckpt'
-    trainer.test(method, datamodule=datamodule, ckpt_path=str(best) if best.exists() else None, verbose=False)
-    if trainer.is_global_zero:
-        _write_results(work_dir, method)
-        print(format_results(method.test_results, _baselines(method), model_label(cfg)))
-    return method.test_results
+          test_after: bool = True, overwrite: bool = False, **trainer_overrides) -> dict:
+    """Fit the config's model on its tasks, then test every task; returns the test results.
+
+    Global rank 0 claims the work dir first (``work_dir.claim``: refuses another run's outputs unless
+    ``resume`` or ``overwrite``, and locks it against a concurrent run); the other ranks only use it.
+    With ``init_from``/``train_only`` (utils/extension.py) the model starts from a trained one and only the
+    listed parameters train, on the tasks they belong to; testing covers every task.
+    """
+    from .extension import Extension
+    from .model_card import card_callback, training_card
+
+    tasks = check_config(cfg)
+    extension = Extension.from_config(cfg, tasks)
+    fit_tasks = extension.fit_tasks if extension is not None else tasks
+    check_paths(work_dir)
+    trainer = build_trainer(cfg, str(work_dir), resuming=resume is not None, **trainer_overrides)
+    lock = claim(work_dir, resume=resume is not None, overwrite=overwrite) if trainer.is_global_zero else None
+    try:
+        fit_splits = ('train', 'val', 'test') if test_after else ('train', 'val')
+        if len(fit_tasks) == len(tasks):
+            datamodule = test_datamodule = _prepare(cfg, tasks, data_root, fit_splits)
+        else:
+            test_datamodule = build_datamodule(cfg, tasks, data_root)
+            if test_after:
+                test_datamodule.check_available(('test',))
+            datamodule = _prepare(cfg, fit_tasks, data_root, ('train', 'val'))
+        if trainer.is_global_zero:
+            cfg.dump(str(work_dir / 'config.py'))
+        model = build_model(cfg, tasks)
+        inherited = extension.apply(model, backbone_file=_pretrained_file(cfg)) if extension is not None else None
+        card = training_card(cfg, tasks, [datamodule, test_datamodule], inherited)
+        if extension is not None:
+            extension.check_scalings(inherited, card.scalings)
+        method = build_method(cfg, model, tasks, save_dir=str(work_dir))
+        trainer.callbacks.append(card_callback(card))
+        trainer.fit(method, datamodule=datamodule, ckpt_path=resume)
+        if trainer.is_global_zero:
+            _save_rank_figure(model, work_dir)
+        if not test_after:
+            return {}
+        checkpoints = Path(work_dir) / 'checkpoints'
+        tested = checkpoints / 'best.ckpt'
+        if not tested.is_file():
+            tested = checkpoints / 'last.ckpt'
+            if trainer.is_global_zero:
+                print(f'no best.ckpt (validation never ran: disabled or empty); testing {tested}', file=sys.stderr)
+        trainer.test(method, datamodule=test_datamodule, ckpt_path=str(tested) if tested.is_file() else None,
+                     verbose=False)
+        if trainer.is_global_zero:
+            _write_results(work_dir, method)
+            print(format_results(method.test_results, _baselines(method), model_label(cfg)))
+        return method.test_results
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _pretrained_file(cfg):
+    """The backbone weights file of the config's model (``None``: random or no backbone)."""
+    from ..modules.backbone import pretrained_weights_file
+
+    options = dict(cfg['model'])
+    return pretrained_weights_file(options['backbone'], options.get('pretrained', False)) if 'backbone' in options else None
 
 
 def test(cfg, checkpoint: str, work_dir: Path, data_root: Optional[str] = None, **trainer_overrides) -> dict:
     """Test a checkpoint on every task of the config; returns the results."""
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f'checkpoint {checkpoint!r} not found')
-    tasks, datamodule = _prepare(cfg, data_root, ('test',))
-    work_dir.mkdir(parents=True, exist_ok=True)
-    model = build_model(cfg, tasks, load_pretrained=False)
-    method = build_method(cfg, model, tasks, save_dir=str(work_dir))
+    tasks = check_config(cfg)
+    check_paths(work_dir)
     trainer = build_trainer(cfg, str(work_dir), **trainer_overrides)
-    trainer.test(method, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
-    if trainer.is_global_zero:
-        _write_results(work_dir, method)
-        print(format_results(method.test_results, _baselines(method), model_label(cfg)))
-    return method.test_results
+    lock = claim(work_dir, training=False) if trainer.is_global_zero else None
+    try:
+        datamodule = _prepare(cfg, tasks, data_root, ('test',))
+        model = build_model(cfg, tasks, load_pretrained=False)
+        method = build_method(cfg, model, tasks, save_dir=str(work_dir))
+        trainer.test(method, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
+        if trainer.is_global_zero:
+            _write_results(work_dir, method)
+            print(format_results(method.test_results, _baselines(method), model_label(cfg)))
+        return method.test_results
+    finally:
+        if lock is not None:
+            lock.release()

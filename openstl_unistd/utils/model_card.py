@@ -1,0 +1,197 @@
+"""What a trained model carries besides its tensors, so that it can be used without its config.
+
+A model card holds the model's type and constructor options, its task specs, each task's scaling
+(``physical = model · std + mean``), the training method's options and the backbone's identity
+(scheme, timm name, pretrained file and its SHA-256). It is plain data (JSON-able): training writes
+it into every Lightning checkpoint under :data:`CARD_KEY` (readable with ``weights_only=True``) and
+``tools/export.py`` into the metadata of a ``.safetensors`` export.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Sequence
+
+from torch import nn
+
+from ..core.scaling import Scaling
+from ..tasks import TaskSpec, resolve_task
+
+CARD_KEY = 'openstl_unistd'
+"""Top-level key of the card in a Lightning checkpoint and in a ``.safetensors`` export's metadata."""
+
+CARD_FORMAT = 1
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON data (mmengine ConfigDicts and tuples become dicts and lists)."""
+    return json.loads(json.dumps(value.to_dict() if hasattr(value, 'to_dict') else value))
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything but the tensors that :func:`~.predictor.load_model` needs.
+
+    Attributes:
+        model: ``{'type': 'UniSTD', **constructor options}`` (without ``tasks``).
+        tasks: the task specs, in the model's order.
+        scalings: task name → :class:`~openstl_unistd.core.scaling.Scaling` of its data.
+        method: ``{'type': 'unistd', **options}`` of the training method.
+        backbone: ``{'scheme', 'timm_name', 'file', 'sha256'}`` of a pretrained backbone (``file`` and
+            ``sha256`` are ``None`` when it was randomly initialized), ``None`` for models without one.
+    """
+
+    model: dict
+    tasks: tuple[TaskSpec, ...]
+    scalings: dict[str, Scaling]
+    method: dict = field(default_factory=lambda: {'type': 'unistd'})
+    backbone: Optional[dict] = None
+
+    def __post_init__(self) -> None:
+        names = [t.name for t in self.tasks]
+        missing = [name for name in names if name not in self.scalings]
+        if missing:
+            raise ValueError(f'model card: no scaling for task(s) {missing}')
+        for spec in self.tasks:
+            self.scalings[spec.name].check_channels(spec.channels, spec.name)
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    def task(self, name: str) -> TaskSpec:
+        for spec in self.tasks:
+            if spec.name == name:
+                return spec
+        raise ValueError(f'unknown task {name!r}: this model serves {self.task_names}')
+
+    @property
+    def backbone_stored(self) -> bool:
+        """Whether the backbone was randomly initialized (no file can restore it: exports keep it)."""
+        return self.backbone is not None and self.backbone.get('sha256') is None
+
+    def to_dict(self) -> dict:
+        return {
+            'format': CARD_FORMAT,
+            'model': _plain(self.model),
+            'tasks': [_plain(dataclasses.asdict(t)) for t in self.tasks],
+            'scalings': {name: s.as_dict() for name, s in self.scalings.items()},
+            'method': _plain(self.method),
+            'backbone': _plain(self.backbone),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping, source: str = 'model card') -> 'ModelCard':
+        """From :meth:`to_dict`; ``source`` (the file) is named in errors."""
+        missing = [key for key in ('model', 'tasks', 'scalings') if key not in data]
+        if missing:
+            raise ValueError(f'{source}: the model card lacks {missing}')
+        if data.get('format', CARD_FORMAT) > CARD_FORMAT:
+            raise ValueError(f'{source}: model card format {data["format"]} is newer than this version '
+                             f'reads ({CARD_FORMAT}); update openstl-unistd')
+        tasks = tuple(resolve_task(dict(t)) for t in data['tasks'])
+        scalings = {name: Scaling.from_dict(s, f"{source}: scaling of task '{name}'")
+                    for name, s in data['scalings'].items()}
+        return cls(dict(data['model']), tasks, scalings, dict(data.get('method') or {}), data.get('backbone'))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = 'model card') -> 'ModelCard':
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f'{source}: the model card is not valid JSON ({error})') from None
+        return cls.from_dict(data, source)
+
+    def replace(self, **changes) -> 'ModelCard':
+        return dataclasses.replace(self, **changes)
+
+    def build_model(self, pretrained=False) -> nn.Module:
+        """The model's architecture; the backbone from ``pretrained`` (``False``: random, a path: that file)."""
+        from .config import build_model
+
+        options = dict(self.model)
+        if 'pretrained' in options or pretrained is not False:
+            options['pretrained'] = pretrained
+        return build_model({'model': options}, list(self.tasks))
+
+
+def backbone_record(model_options: Mapping) -> Optional[dict]:
+    """The identity of a model's backbone from its options: scheme, timm name, file and SHA-256.
+
+    ``None`` for models without a pretrained backbone (the SimVP/TAU/Earthformer baselines).
+    """
+    from ..modules.backbone import pretrained_weights_file, timm_model_name
+    from ..modules.pretrained import file_sha256
+
+    if 'backbone' not in model_options:
+        return None
+    name = model_options['backbone']
+    weights = pretrained_weights_file(name, model_options.get('pretrained', False))
+    return {'scheme': name, 'timm_name': timm_model_name(name), 'file': str(weights) if weights else None,
+            'sha256': file_sha256(weights) if weights else None}
+
+
+def dataset_scaling(dataset) -> Scaling:
+    """The scaling of a loader (its ``.mean``/``.std``, numbers or one per channel)."""
+    return Scaling.of(dataset.mean, dataset.std)
+
+
+def datamodule_scalings(datamodule, tasks: Sequence[str]) -> dict[str, Scaling]:
+    """Scalings of ``tasks`` from a data module's datasets already built (test, then val, then train)."""
+    found = {}
+    for split in ('test', 'val', 'train'):
+        for name, dataset in getattr(datamodule, 'splits', {}).get(split, {}).items():
+            if name in tasks and name not in found:
+                found[name] = dataset_scaling(dataset)
+    return found
+
+
+def card_from_config(cfg: Mapping, tasks: Sequence[TaskSpec], scalings: Mapping[str, Scaling],
+                     backbone: Optional[dict] = None, identify_backbone: bool = True) -> ModelCard:
+    """The card of a model built from ``cfg`` for ``tasks``; unless given, the backbone's identity is read
+    from the weights file of ``cfg['model']`` (with ``identify_backbone``; else it stays unknown)."""
+    from .config import method_spec
+
+    model = _plain(dict(cfg['model']))
+    method, options = method_spec(cfg)
+    if backbone is None and identify_backbone:
+        backbone = backbone_record(model)
+    return ModelCard(model, tuple(tasks), dict(scalings), {'type': method, **_plain(options)}, backbone)
+
+
+def card_callback(card: ModelCard):
+    """A Lightning callback that writes ``card`` into every checkpoint under :data:`CARD_KEY`."""
+    import lightning as L
+
+    class ModelCardCallback(L.Callback):
+        def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+            checkpoint[CARD_KEY] = card.to_dict()
+
+    return ModelCardCallback()
+
+
+def training_card(cfg: Mapping, tasks: Sequence[TaskSpec], datamodules: Sequence,
+                  inherited: Optional[ModelCard] = None) -> ModelCard:
+    """The card of a training run: scalings of the data modules' datasets (for tasks none of them has
+    built, those of the ``inherited`` card of ``init_from``), the backbone identified by its file."""
+    names = [t.name for t in tasks]
+    scalings: dict[str, Scaling] = {}
+    for datamodule in datamodules:
+        for name, scaling in datamodule_scalings(datamodule, names).items():
+            scalings.setdefault(name, scaling)
+    if inherited is not None:
+        for name, scaling in inherited.scalings.items():
+            scalings.setdefault(name, scaling)
+    missing = [name for name in names if name not in scalings]
+    if missing:
+        raise ValueError(f'no dataset gives the scaling of task(s) {missing}')
+    backbone = backbone_record(_plain(dict(cfg['model'])))
+    if inherited is not None and inherited.backbone is not None and backbone is not None \
+            and inherited.backbone.get('sha256') != backbone.get('sha256'):
+        raise ValueError(f"init_from: the model was trained with backbone {inherited.backbone}, the config's model "
+                         f'has {backbone}; use the same pretrained weights (or none for both)')
+    return card_from_config(cfg, tasks, scalings, backbone)

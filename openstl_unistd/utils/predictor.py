@@ -1,0 +1,208 @@
+"""Using a trained model: physical-unit forecasts of any horizon from a checkpoint or an export.
+
+    from openstl_unistd import load_model
+    model = load_model('work_dirs/demo/checkpoints/best.ckpt')
+    y = model.predict(x, 'demo_traffic', horizon=12)      # x (N, T, C, H, W) → y (N, 12, C, H, W), physical units
+
+Horizons beyond the task's ``T'`` are reached by rolling out: each call of the model gets the last
+``T`` frames of the inputs followed by what it has predicted so far (as OpenSTL's SimVP method rolls
+a model out), so a horizon of ``3·T'`` is three chained forecasts.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Mapping, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.scaling import Scaling
+from ..models.rollout import roll_out
+from ..tasks import TaskSpec
+from .model_card import ModelCard
+
+PathLike = Union[str, Path]
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+PRECISIONS = {'32': (torch.float32, None), '32-true': (torch.float32, None), '64': (torch.float64, None),
+              '64-true': (torch.float64, None), 'bf16-mixed': (torch.float32, torch.bfloat16),
+              '16-mixed': (torch.float32, torch.float16)}
+"""``--precision`` → (dtype of the weights and values, autocast dtype or ``None``)."""
+
+
+def check_precision(precision: str) -> tuple[torch.dtype, Optional[torch.dtype]]:
+    try:
+        return PRECISIONS[str(precision)]
+    except KeyError:
+        raise ValueError(f'precision {precision!r} is not supported; use one of {sorted(PRECISIONS)}') from None
+
+
+def check_input_shape(shape: tuple, spec: TaskSpec, source: str = 'input') -> None:
+    """Raise unless ``shape`` is ``(N, T_given ≥ T, C, H, W)`` of ``spec``, naming the source, task and shapes."""
+    t, c, h, w = spec.input_shape
+    shape = tuple(shape)
+    if len(shape) != 5:
+        raise ValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
+                         f'got {len(shape)} dimensions {shape}')
+    wrong = [f'{label} is {got}, expected {want}' for label, got, want in zip('CHW', shape[2:], (c, h, w))
+             if got != want]
+    if shape[1] < t:
+        wrong.insert(0, f'T is {shape[1]}, expected at least {t}')
+    if wrong:
+        raise ValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
+                         f'got {shape}: ' + '; '.join(wrong))
+
+
+def select_input(x: ArrayLike, spec: TaskSpec, source: str = 'input') -> ArrayLike:
+    """``(N, T_given, C, H, W)`` → its last ``T`` frames (after :func:`check_input_shape`)."""
+    check_input_shape(x.shape, spec, source)
+    return x[:, -spec.input_frames:]
+
+
+def check_horizon(horizon) -> int:
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ValueError(f'horizon must be a positive integer, got {horizon!r}')
+    return int(horizon)
+
+
+class Predictor:
+    """A trained model with what it needs to forecast in physical units: tasks, scalings, options.
+
+    Args:
+        model: ``forward(x (B, T, C, H, W), task) → (B, T', C, H, W)`` in the model range.
+        card: its :class:`~.model_card.ModelCard` (task specs, scalings, model/method options).
+        device: where the model runs (``'cpu'``, ``'cuda'``, ``'cuda:1'``…).
+    """
+
+    def __init__(self, model: nn.Module, card: ModelCard, device: Union[str, torch.device] = 'cpu') -> None:
+        self.model = model.eval()
+        self.card = card
+        self.device = torch.device(device)
+        self.model.to(self.device)
+
+    @property
+    def tasks(self) -> dict[str, TaskSpec]:
+        return {t.name: t for t in self.card.tasks}
+
+    @property
+    def scalings(self) -> dict[str, Scaling]:
+        return dict(self.card.scalings)
+
+    @property
+    def options(self) -> dict:
+        """The model's and the training method's options."""
+        return {'model': dict(self.card.model), 'method': dict(self.card.method)}
+
+    def task(self, name: str) -> TaskSpec:
+        return self.card.task(name)
+
+    def to(self, device: Union[str, torch.device]) -> 'Predictor':
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
+    def forecast(self, x: torch.Tensor, task: str, horizon: Optional[int] = None) -> torch.Tensor:
+        """Model range: ``(B, T, C, H, W)`` → ``(B, K, C, H, W)``, ``K = horizon`` (default ``T'``), rolling
+        the model out (each call on the last ``T`` frames of inputs and predictions) beyond ``T'``."""
+        spec = self.task(task)
+        frames = spec.output_frames if horizon is None else check_horizon(horizon)
+        return roll_out(lambda past: self.model(past, task), x, frames)
+
+    @torch.no_grad()
+    def predict(self, x: ArrayLike, task: str, horizon: Optional[int] = None, batch_size: int = 16,
+                precision: str = '32', progress: bool = False) -> ArrayLike:
+        """Physical units in and out: ``x (N, T_given, C, H, W)`` (or one sample ``(T_given, C, H, W)``)
+        → ``(N, K, C, H, W)``; the last ``T`` given frames are used.
+
+        Returns a NumPy array for NumPy input, else a tensor on ``x``'s device; float32, or float64 with
+        ``precision='64'``. ``batch_size`` samples run at a time; ``progress`` prints a line to stderr.
+        """
+        spec = self.task(task)
+        horizon = spec.output_frames if horizon is None else check_horizon(horizon)
+        dtype, autocast = check_precision(precision)
+        as_numpy = not isinstance(x, torch.Tensor)
+        values = torch.as_tensor(np.require(x, requirements='W')) if as_numpy else x   # copies read-only arrays
+        single = values.dim() == 4
+        values = select_input(values[None] if single else values, spec)
+        out_device = values.device
+        scaling = self.card.scalings[task]
+        self.model.to(device=self.device, dtype=dtype)
+        if batch_size < 1:
+            raise ValueError(f'batch_size must be ≥ 1, got {batch_size}')
+        outputs = []
+        total = len(values)
+        for start in range(0, total, batch_size):
+            batch = scaling.to_model(values[start:start + batch_size].to(device=self.device, dtype=dtype))
+            with self._autocast(autocast):
+                pred = self.forecast(batch, task, horizon)
+            outputs.append(scaling.to_physical(pred.to(dtype)).to(out_device))
+            if progress:
+                done = min(start + batch_size, total)
+                print(f'\rpredict {task}: {done}/{total} samples, {horizon} frames', end='' if done < total else '\n',
+                      file=sys.stderr, flush=True)
+        result = torch.cat(outputs) if outputs else values.new_empty((0, horizon, *spec.input_shape[1:]), dtype=dtype)
+        if single:
+            result = result[0]
+        return result.numpy() if as_numpy else result
+
+    def _autocast(self, dtype: Optional[torch.dtype]):
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+
+def _scalings_from_data(cfg, tasks, data_root: Optional[str], wanted) -> dict[str, Scaling]:
+    from .config import build_datamodule
+    from .model_card import datamodule_scalings
+
+    datamodule = build_datamodule(cfg, tasks, data_root)
+    datamodule.check_available(('test',))
+    return datamodule_scalings(datamodule, wanted)
+
+
+def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cfg_options: Optional[Mapping] = None,
+               backbone_file: Optional[PathLike] = None, device: Union[str, torch.device] = 'cpu',
+               data_root: Optional[str] = None) -> Predictor:
+    """A :class:`Predictor` from a checkpoint (``.ckpt``) or an export (``.safetensors``).
+
+    Without ``config`` the file's model card says everything (tasks, scalings, model options). With a
+    config (a path or a loaded config, plus ``cfg_options``) the model is built from it, for checkpoints
+    that hold no card; scalings then come from the card when it has them, else from the config's test
+    datasets under ``data_root``. ``backbone_file`` is the pretrained weights file of an export (default:
+    the path recorded at training), checked by its SHA-256.
+    """
+    from .config import build_model, build_tasks, load_config
+    from .export import model_from_export
+    from .model_card import card_from_config
+    from .model_files import load_state_strictly, read_model_file
+
+    model_file = read_model_file(path)
+    if config is None:
+        if cfg_options:
+            raise ValueError('cfg_options need a config')
+        card = model_file.require_card()
+        if model_file.kind == 'export':
+            return Predictor(model_from_export(model_file, backbone_file), card, device)
+        model = card.build_model()
+        load_state_strictly(model, model_file.state, model_file.path, f'the model of its card ({card.model.get("type")})')
+        return Predictor(model, card, device)
+
+    if model_file.kind == 'export':
+        raise ValueError(f'{model_file.path}: an export carries its own model card; load it without a config')
+    if not isinstance(config, (str, Path)) and cfg_options:
+        raise ValueError('cfg_options apply to a config file; merge them into a loaded config yourself')
+    cfg = load_config(config, cfg_options) if isinstance(config, (str, Path)) else config
+    tasks = build_tasks(cfg)
+    model = build_model(cfg, tasks, load_pretrained=False)
+    load_state_strictly(model, model_file.state, model_file.path, f'the model of the config ({cfg["model"]["type"]})')
+    names = [t.name for t in tasks]
+    known = dict(model_file.card.scalings) if model_file.card is not None else {}
+    scalings = {name: known[name] for name in names if name in known}
+    missing = [name for name in names if name not in scalings]
+    if missing:
+        scalings.update(_scalings_from_data(cfg, tasks, data_root, missing))
+    backbone = model_file.card.backbone if model_file.card is not None else None
+    return Predictor(model, card_from_config(cfg, tasks, scalings, backbone, identify_backbone=False), device)

@@ -1,0 +1,164 @@
+"""Forecasting with a trained model: horizons by rollout, physical units, errors (load_model / Predictor)."""
+import numpy as np
+import pytest
+import torch
+
+from openstl_unistd.core.scaling import Scaling
+from openstl_unistd.datasets.custom import ArrayTask
+from openstl_unistd.datasets.demo import DemoDigits, DemoWave
+from openstl_unistd.utils.model_card import CARD_KEY, dataset_scaling
+from openstl_unistd.utils.predictor import Predictor
+
+from .trained import build, make_card, save_checkpoint
+
+RAIN = dict(name='rain', input_frames=4, output_frames=3, channels=2, height=16, width=16, encoder_depth=1)
+
+
+@pytest.mark.parametrize('task,decode', [('demo_wave', 'rollout'), ('rain', 'rollout'), ('rain', 'direct')])
+def test_horizon_of_three_forecasts_equals_three_chained_calls(task, decode):
+    card = make_card(['demo_wave', RAIN], decode=decode)
+    model = build(card).double()
+    predictor = Predictor(model, card)
+    spec = card.task(task)
+    x = np.random.default_rng(0).uniform(0, 1, (3, spec.input_frames + 2, *spec.input_shape[1:]))
+    got = predictor.predict(x, task, horizon=3 * spec.output_frames, precision='64')
+
+    history = torch.from_numpy(x[:, -spec.input_frames:])
+    chained = []
+    with torch.no_grad():
+        for _ in range(3):
+            y = model(history[:, -spec.input_frames:], task)
+            chained.append(y)
+            history = torch.cat([history, y], dim=1)
+    expected = torch.cat(chained, dim=1).numpy()
+    assert got.dtype == np.float64 and got.shape == (3, 3 * spec.output_frames, *spec.input_shape[1:])
+    assert np.array_equal(got, expected)
+    # a horizon inside T' is the first frames of one call; smaller batches give the same samples (up to the
+    # summation order of other matrix shapes)
+    assert np.array_equal(predictor.predict(x, task, horizon=2, precision='64'), expected[:, :2])
+    np.testing.assert_allclose(predictor.predict(x, task, horizon=5, precision='64', batch_size=2), expected[:, :5],
+                               rtol=0, atol=1e-12)
+
+
+def _round_trip(predictor, dataset, raw_inputs, task):
+    """Predictor on physical inputs vs the model on the loader's samples, mapped back by the loader."""
+    x = torch.stack([dataset[i][0] for i in range(len(raw_inputs))])
+    with torch.no_grad():
+        expected = dataset.denormalize(predictor.model(x, task))
+    return predictor.predict(raw_inputs, task, batch_size=len(raw_inputs)), expected.numpy()
+
+
+def test_physical_units_round_trip_through_the_demo_loaders(tmp_path):
+    digits = DemoDigits(tmp_path, 'test', num_samples=3)
+    wave = DemoWave(tmp_path, 'test', num_samples=3)
+    card = make_card(['demo_digits', 'demo_wave'],
+                     {'demo_digits': dataset_scaling(digits), 'demo_wave': dataset_scaling(wave)})
+    assert card.scalings['demo_digits'] == Scaling((0.0,), (255.0,))
+    assert card.scalings['demo_wave'] == Scaling((-1.0,), (2.0,))
+    predictor = Predictor(build(card), card)
+
+    raw = np.load(digits.path)[:, :10]                          # the file's own uint8 values: physical units
+    got, expected = _round_trip(predictor, digits, raw, 'demo_digits')
+    assert got.shape == (3, 10, 1, 64, 64) and np.array_equal(got, expected)
+
+    physical = np.load(wave.path)[:, :4].astype(np.float32) / 255 * 2 - 1   # the wave field u in [-1, 1]
+    got, expected = _round_trip(predictor, wave, physical, 'demo_wave')
+    # (u + 1) / 2 recovers the loader's input up to float32 rounding of u, hence not bit-exact
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    assert np.abs(expected).max() > 0.1 and (expected < 0).any()
+
+
+def test_physical_units_round_trip_through_a_custom_array_task(tmp_path):
+    values = np.random.default_rng(1).normal(280.0, 7.0, (20, 7, 2, 16, 16)).astype(np.float32)
+    np.save(tmp_path / 'rain.npy', values)
+    dataset = ArrayTask(tmp_path, 'test', 4, 3, path='rain.npy')
+    card = make_card([RAIN], {'rain': dataset_scaling(dataset)})
+    assert card.scalings['rain'].mean == (float(values[:16].min()),)
+    predictor = Predictor(build(card), card)
+    raw = values[dataset.offset:dataset.offset + 2, :4]
+    got, expected = _round_trip(predictor, dataset, raw, 'rain')
+    assert np.array_equal(got, expected)
+
+
+def test_per_channel_scaling_maps_each_channel_with_its_own_values():
+    scaling = Scaling.of([10.0, -3.0], [2.0, 0.5])
+    x = torch.tensor([[[[10.0]], [[-3.0]]], [[[14.0]], [[-2.0]]]])          # (T=2, C=2, 1, 1)
+    model_range = scaling.to_model(x)
+    assert torch.equal(model_range.flatten(), torch.tensor([0.0, 0.0, 2.0, 2.0]))
+    assert torch.equal(scaling.to_physical(model_range), x)
+    card = make_card([RAIN], {'rain': scaling})
+    predictor = Predictor(build(card), card)
+    inputs = np.random.default_rng(2).normal(0, 1, (2, 4, 2, 16, 16)).astype(np.float32)
+    with torch.no_grad():
+        expected = scaling.to_physical(predictor.model(scaling.to_model(torch.from_numpy(inputs)), 'rain'))
+    assert np.array_equal(predictor.predict(inputs, 'rain'), expected.numpy())
+    with pytest.raises(ValueError, match="task 'rain': its scaling has 3 channels, the task has 2"):
+        make_card([RAIN], {'rain': Scaling.of([0, 0, 0], [1, 1, 1])})
+
+
+def test_inputs_of_the_wrong_shape_or_task_are_named():
+    card = make_card([RAIN])
+    predictor = Predictor(build(card), card)
+    with pytest.raises(ValueError, match=r"task 'rain' takes \(N, T, C, H, W\) = \(N, ≥4, 2, 16, 16\), got "
+                                         r"\(1, 4, 3, 16, 16\): C is 3, expected 2"):
+        predictor.predict(np.zeros((1, 4, 3, 16, 16)), 'rain')
+    with pytest.raises(ValueError, match=r'T is 2, expected at least 4'):
+        predictor.predict(np.zeros((1, 2, 2, 16, 16)), 'rain')
+    with pytest.raises(ValueError, match=r"unknown task 'snow': this model serves \['rain'\]"):
+        predictor.predict(np.zeros((1, 4, 2, 16, 16)), 'snow')
+    with pytest.raises(ValueError, match='horizon must be a positive integer, got 0'):
+        predictor.predict(np.zeros((1, 4, 2, 16, 16)), 'rain', horizon=0)
+    with pytest.raises(ValueError, match=r"precision '8' is not supported"):
+        predictor.predict(np.zeros((1, 4, 2, 16, 16)), 'rain', precision='8')
+
+
+def test_one_sample_tensors_and_mixed_precision():
+    card = make_card([RAIN])
+    predictor = Predictor(build(card), card)
+    x = torch.rand(6, 2, 16, 16)
+    y = predictor.predict(x, 'rain', horizon=5)
+    assert isinstance(y, torch.Tensor) and y.shape == (5, 2, 16, 16) and y.dtype == torch.float32
+    bf16 = predictor.predict(x, 'rain', horizon=5, precision='bf16-mixed')
+    assert bf16.dtype == torch.float32 and not torch.equal(bf16, y)
+    torch.testing.assert_close(bf16, y, rtol=0.1, atol=0.1)
+
+
+def test_load_model_from_a_checkpoint_with_and_without_card(tmp_path):
+    from openstl_unistd import load_model
+
+    card = make_card([RAIN], {'rain': Scaling.of(3.0, 4.0)})
+    model = build(card)
+    path = save_checkpoint(model, card, tmp_path / 'best.ckpt')
+    assert set(torch.load(path, weights_only=True)[CARD_KEY]) >= {'tasks', 'scalings', 'model', 'backbone'}
+    loaded = load_model(path)
+    assert loaded.tasks == {'rain': card.task('rain')} and loaded.scalings == {'rain': Scaling.of(3.0, 4.0)}
+    assert loaded.options['model']['hidden_channels'] == 8 and loaded.options['method'] == {'type': 'unistd'}
+    x = np.random.default_rng(3).normal(3, 4, (2, 4, 2, 16, 16)).astype(np.float32)
+    expected = Predictor(model, card).predict(x, 'rain', horizon=7)
+    assert np.array_equal(loaded.predict(x, 'rain', horizon=7), expected)
+
+    bare = save_checkpoint(model, None, tmp_path / 'bare.ckpt')
+    with pytest.raises(ValueError, match='bare.ckpt: the checkpoint holds no model card'):
+        load_model(bare)
+
+
+def test_a_checkpoint_without_card_loads_with_its_config_and_data(tmp_path):
+    from pathlib import Path
+
+    from openstl_unistd import load_model
+    from openstl_unistd.utils.config import build_model, build_tasks, load_config
+
+    config = Path(__file__).resolve().parents[1] / 'configs/unistd/demo.py'
+    options = {'tasks': ['demo_traffic'], 'model.backbone_kwargs.depth': 1, 'model.hidden_channels': 8,
+               'data.datasets': {'demo_traffic': dict(num_samples=4)}}
+    cfg = load_config(config, options)
+    model = build_model(cfg, build_tasks(cfg))
+    bare = save_checkpoint(model, None, tmp_path / 'bare.ckpt')
+    loaded = load_model(bare, config, cfg_options=options, data_root=str(tmp_path / 'data'))
+    assert loaded.scalings == {'demo_traffic': Scaling.of(0.0, 255.0)}                   # from the test data
+    assert loaded.card.model['backbone_kwargs'] == {'depth': 1}
+    x = np.random.default_rng(4).uniform(0, 255, (2, 4, 2, 32, 32)).astype(np.float32)
+    expected = Predictor(model, loaded.card).predict(x, 'demo_traffic')
+    assert np.array_equal(loaded.predict(x, 'demo_traffic'), expected)
+    with pytest.raises(ValueError, match='bare.ckpt: its tensors do not fit the model of the config'):
+        load_model(bare, config, cfg_options={**options, 'model.hidden_channels': 16})
