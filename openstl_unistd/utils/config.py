@@ -154,7 +154,7 @@ VALUE_RULES = {
     'data.batch_size': _number(1, integer=True), 'data.val_batch_size': _number(1, optional=True, integer=True),
     'data.num_workers': _number(0, integer=True), 'data.seed': _number(integer=True),
     'data.steps_per_epoch': _number(1, optional=True, integer=True), 'data.pin_memory': _BOOL,
-    'rank_search.epochs': _number(0, integer=True), 'rank_search.lr': _number(0, strict=True),
+    'rank_search.epochs': _number(0, integer=True), 'rank_search.lr': _number(0, strict=True, optional=True),
     'rank_search.momentum': _number(0), 'rank_search.budget': _number(0, True, optional=True),
     'rank_search.beta': _number(0),
     'trainer.max_epochs': _number(1, integer=True), 'trainer.num_nodes': _number(1, integer=True),
@@ -162,7 +162,9 @@ VALUE_RULES = {
     'trainer.check_val_every_n_epoch': _number(1, optional=True, integer=True),
     'trainer.checkpoint_every_n_steps': _number(1, optional=True, integer=True),
     'evaluation.ssim_data_range': _number(0, strict=True), 'evaluation.save_preds': _number(0, integer=True),
-    'evaluation.figures': _BOOL, 'evaluation.copy_last_baseline': _BOOL,
+    'evaluation.figures': _BOOL, 'evaluation.copy_last_baseline': _BOOL, 'evaluation.train_mean_baseline': _BOOL,
+    'evaluation.train_mean_samples': _number(1, integer=True),
+    'trainer.progress_every_n_steps': _number(1, optional=True, integer=True),
 }
 """Expected values of the keys whose wrong values would otherwise fail deep inside a run, or silently."""
 
