@@ -77,7 +77,7 @@ def test_two_process_run_trains_the_same_task_on_both_ranks_and_tests_like_one_p
                             capture_output=True, text=True, cwd=ROOT, env=python_env(), timeout=600)
     assert single.returncode == 0, single.stderr[-3000:]
     reference = json.loads((tmp_path / 'one' / 'results.json').read_text())
-    assert sharded.keys() == reference.keys() == {'results', 'copy_last_frame'}
+    assert sharded.keys() == reference.keys() and {'results', 'copy_last_frame'} <= sharded.keys()
     for part in sharded:
         assert sharded[part].keys() == reference[part].keys() == {spec.name for spec in DEMO}
         for task, scores in sharded[part].items():

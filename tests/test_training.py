@@ -117,7 +117,8 @@ def test_resumed_run_continues_exactly_like_an_uninterrupted_one(tmp_path):
 
 def test_train_tool_trains_tests_and_writes_the_work_dir(tmp_path):
     work_dir = tmp_path / 'work'
-    options = [f'{k}={v}' for k, v in {**TINY, 'trainer.max_epochs': 1}.items()]
+    # two epochs: the search (1), then the ranks freeze at the next epoch's first batch
+    options = [f'{k}={v}' for k, v in {**TINY, 'data.steps_per_epoch': 3}.items()]
     command = [sys.executable, str(ROOT / 'tools/train.py'), '-c', str(ROOT / 'configs/unistd/demo.py'),
                '--work-dir', str(work_dir), '--data-root', str(tmp_path / 'data'), '--seed', '3',
                '--cfg-options', *options]

@@ -137,7 +137,7 @@ def save_forecast_strip(inputs: np.ndarray, preds: np.ndarray, path, title: str 
             axis.set_xticks([])
             axis.set_yticks([])
             if column < len(picks):
-                image, options = _frame_image(_unit_range(frames[picks[column]], value_range))
+                image, options = _frame_image(_unit_range(frames[picks[column]], value_range), colour_scale(inputs, inputs, False), False)
                 axis.imshow(image, **options)
                 axis.set_title(f't={first + picks[column] + 1}', fontsize=7)
             else:

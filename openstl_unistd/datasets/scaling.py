@@ -72,8 +72,9 @@ def fit_scaling(train_values, channel_axis: int, scale: str, source: str) -> tup
 
 
 def as_channel_scale(mean: Scale, std: Scale, channels: int, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Given ``mean``/``std`` (a number for all channels or one per channel) as ``(C, 1, 1)`` arrays;
-    an error naming ``source`` if their length, finiteness or ``std ≠ 0`` is wrong."""
+    """Given ``mean``/``std`` (a number for all channels or one per channel) as ``(C, 1, 1)`` float32 arrays
+    (the data's precision, so that scaling by them and by their saved values is bit-identical); an error
+    naming ``source`` if their length, finiteness or ``std ≠ 0`` is wrong."""
     out = []
     for name, value in (('mean', mean), ('std', std)):
         array = np.asarray(value, dtype=np.float64).reshape(-1)
@@ -81,7 +82,7 @@ def as_channel_scale(mean: Scale, std: Scale, channels: int, source: str) -> tup
             array = np.repeat(array, channels)
         if array.size != channels:
             raise DataError(f'{source}: {name} has {array.size} values, expected 1 or one per channel ({channels})')
-        out.append(array.reshape(channels, 1, 1))
+        out.append(array.reshape(channels, 1, 1).astype(np.float32))
     mean_, std_ = out
     if not (np.isfinite(mean_).all() and np.isfinite(std_).all()) or (std_ == 0).any():
         raise DataError(f'{source}: normalization mean={mean_.ravel().tolist()}, std={std_.ravel().tolist()}; '

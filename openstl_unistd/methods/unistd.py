@@ -108,6 +108,11 @@ class RankSearchTraining(MultiTaskTraining):
     def on_train_epoch_start(self) -> None:
         self.end_search_if_due()
 
+    def on_train_end(self) -> None:
+        if self.searching:
+            self.print(f'warning: training ended during the rank search (epoch {self.current_epoch} of '
+                       f'{self.search_epochs}); the ranks stay unrounded. Give trainer.max_epochs > rank_search.epochs')
+
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # Also here: Lightning does not call ``on_train_epoch_start`` for the epoch after a checkpoint
         # saved on an epoch's last batch (before validation), so a resumed run would search one more epoch.

@@ -65,6 +65,9 @@ class UniSTD(MultiTaskModel):
             method: paper Table 9) or ``'direct'`` (one pass to ``T'`` frames).
         lora: ``True`` for :data:`PAPER_LORA`, ``False`` for none, or a dict of overrides.
         temporal: ``True`` for :data:`PAPER_TEMPORAL`, ``False`` for none, or a dict of overrides.
+        train_backbone: train the ViT's own weights too (next to the adapters). ``False`` (the paper's
+            frozen backbone) by default; for a random backbone (the demo, paper Table 5's "Random" row,
+            which does not say) a frozen one is a fixed random feature map, docs/method.md measures both.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class UniSTD(MultiTaskModel):
         inner_channels: Union[int, str] = 'frames',
         skip: bool = True,
         decode: str = 'rollout',
+        train_backbone: bool = False,
     ) -> None:
         super().__init__(tasks, decode)
         if inner_channels != 'frames' and (not isinstance(inner_channels, int) or inner_channels < 1):
@@ -88,6 +92,8 @@ class UniSTD(MultiTaskModel):
         temporal_options = _options('temporal', temporal, PAPER_TEMPORAL)
 
         vit = build_backbone(backbone, pretrained, **dict(backbone_kwargs or {}))
+        self.train_backbone = bool(train_backbone)
+        vit.requires_grad_(self.train_backbone)
         dim = vit.embed_dim
         adapter_options = None
         if lora_options is not None:

@@ -127,7 +127,7 @@ SECTION_KEYS = {
 """Keys each config section accepts; anything else is reported by name before a run starts."""
 
 
-TOP_LEVEL_KEYS = ('tasks', 'model', 'method', 'seed', *SECTION_KEYS)
+TOP_LEVEL_KEYS = ('tasks', 'model', 'method', 'seed', 'init_from', 'train_only', *SECTION_KEYS)
 """Top-level keys a config may define; any other (e.g. a misspelt section) is an error."""
 
 

@@ -138,17 +138,17 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
     extension = Extension.from_config(cfg, tasks)
     fit_tasks = extension.fit_tasks if extension is not None else tasks
     check_paths(work_dir)
+    fit_splits = ('train', 'val', 'test') if test_after else ('train', 'val')
+    if len(fit_tasks) == len(tasks):
+        datamodule = test_datamodule = _prepare(cfg, tasks, data_root, fit_splits)
+    else:
+        test_datamodule = build_datamodule(cfg, tasks, data_root)
+        if test_after:
+            test_datamodule.check_available(('test',))
+        datamodule = _prepare(cfg, fit_tasks, data_root, ('train', 'val'))
     trainer = build_trainer(cfg, str(work_dir), resuming=resume is not None, **trainer_overrides)
     lock = claim(work_dir, resume=resume is not None, overwrite=overwrite) if trainer.is_global_zero else None
     try:
-        fit_splits = ('train', 'val', 'test') if test_after else ('train', 'val')
-        if len(fit_tasks) == len(tasks):
-            datamodule = test_datamodule = _prepare(cfg, tasks, data_root, fit_splits)
-        else:
-            test_datamodule = build_datamodule(cfg, tasks, data_root)
-            if test_after:
-                test_datamodule.check_available(('test',))
-            datamodule = _prepare(cfg, fit_tasks, data_root, ('train', 'val'))
         if trainer.is_global_zero:
             cfg.dump(str(work_dir / 'config.py'))
         model = build_model(cfg, tasks)
@@ -194,10 +194,10 @@ def test(cfg, checkpoint: str, work_dir: Path, data_root: Optional[str] = None, 
         raise FileNotFoundError(f'checkpoint {checkpoint!r} not found')
     tasks = check_config(cfg)
     check_paths(work_dir)
+    datamodule = _prepare(cfg, tasks, data_root, ('test',))
     trainer = build_trainer(cfg, str(work_dir), **trainer_overrides)
     lock = claim(work_dir, training=False) if trainer.is_global_zero else None
     try:
-        datamodule = _prepare(cfg, tasks, data_root, ('test',))
         model = build_model(cfg, tasks, load_pretrained=False)
         method = build_method(cfg, model, tasks, save_dir=str(work_dir))
         trainer.test(method, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)

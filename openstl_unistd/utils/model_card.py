@@ -68,8 +68,9 @@ class ModelCard:
 
     @property
     def backbone_stored(self) -> bool:
-        """Whether the backbone was randomly initialized (no file can restore it: exports keep it)."""
-        return self.backbone is not None and self.backbone.get('sha256') is None
+        """Whether the backbone was randomly initialized or trained (no file can restore it: exports keep it)."""
+        return self.backbone is not None and (self.backbone.get('sha256') is None
+                                              or bool(self.model.get('train_backbone', False)))
 
     def to_dict(self) -> dict:
         return {
