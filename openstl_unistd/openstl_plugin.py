@@ -8,14 +8,15 @@ OpenSTL (its Lightning branch) has no plug-in mechanism. :func:`register` adds t
   ``multi7``, ``multi4``, ``multi3``, ``multi_demo``) and the paper tasks OpenSTL lacks
   (``cityscapes``, ``traffic4cast``, ``sevir``, ``enso``) to ``openstl.datasets.dataset_parameters``
   and to ``openstl.datasets.load_data`` (wrapped: every other name goes to OpenSTL's own);
-- those names to the closed ``--method``/``--dataname`` choices of ``openstl.utils.create_parser``;
+- those names to the closed ``--method``/``--dataname`` choices of ``openstl.utils.create_parser``
+  (methods in both spellings, ``unistd`` and ``UniSTD``, as OpenSTL lists its own);
 - ``BaseExperiment.display_method_info`` for our methods (OpenSTL's raises on unknown names), and
   ``BaseExperiment._init_trainer`` on machines without a GPU (OpenSTL's hard-codes ``'gpu'``).
 
 Registration is idempotent and leaves every OpenSTL method and dataset as it was. Our methods do
 not use the OpenSTL paths that break with current libraries: their optimizers and schedule are
 ours (not OpenSTL's cosine scheduler, which fails with Lightning 2.6) and their metrics are ours
-(not ``openstl.core.metric``, whose SSIM call fails with scikit-image ≥ 0.20).
+(not ``openstl.core.metrics``, whose SSIM call fails with scikit-image ≥ 0.20).
 """
 from __future__ import annotations
 
@@ -296,18 +297,25 @@ def dataset_parameters_of(dataname: str) -> dict:
 
 # ---- parser and experiment --------------------------------------------------------------------------
 
+METHOD_SPELLINGS = {'unistd': 'UniSTD', 'multitask_simvp': 'MultiTask_SimVP', 'multitask_tau': 'MultiTask_TAU',
+                    'multitask_earthformer': 'MultiTask_Earthformer'}
+"""Our method names and their class-name spellings; ``-m`` takes both, as OpenSTL's ``-m SimVP``/``simvp``
+(``BaseExperiment`` lower-cases the name before looking it up)."""
+
+
 def _method_names() -> tuple[str, ...]:
-    return ('unistd', 'multitask_simvp', 'multitask_tau', 'multitask_earthformer')
+    return tuple(METHOD_SPELLINGS)
 
 
 def make_create_parser(original):
-    """OpenSTL's ``create_parser`` with our method and dataset names among the choices."""
+    """OpenSTL's ``create_parser`` with our method names (both spellings) and dataset names among the choices."""
 
     def create_parser():
         parser = original()
         for action in parser._actions:
             if action.dest == 'method' and action.choices is not None:
-                action.choices = list(action.choices) + [n for n in _method_names() if n not in action.choices]
+                names = [n for pair in METHOD_SPELLINGS.items() for n in pair]
+                action.choices = list(action.choices) + [n for n in names if n not in action.choices]
             elif action.dest == 'dataname' and action.choices is not None:
                 action.choices = list(action.choices) + [n for n in DATASET_NAMES if n not in action.choices]
         return parser

@@ -52,6 +52,26 @@ def test_our_methods_get_our_config_when_none_is_given(tmp_path, monkeypatch):
         assert (CONFIGS / f'{name}.py').is_file()
 
 
+def test_our_methods_take_both_spellings_as_openstl_methods_do():
+    import argparse
+
+    from openstl_unistd.openstl_plugin import make_create_parser
+
+    def openstl_like_parser():  # OpenSTL's closed choices (create_parser lists 'SimVP' and 'simvp')
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--method', '-m', default='SimVP', choices=['SimVP', 'simvp'])
+        parser.add_argument('--dataname', '-d', default='mmnist', choices=['mmnist'])
+        return parser
+
+    create_parser = make_create_parser(openstl_like_parser)
+    for spelling in ('unistd', 'UniSTD', 'multitask_simvp', 'MultiTask_SimVP', 'multitask_tau', 'MultiTask_TAU',
+                     'multitask_earthformer', 'MultiTask_Earthformer', 'SimVP'):
+        assert create_parser().parse_args(['-d', 'multi_demo', '-m', spelling]).method == spelling
+    with pytest.raises(SystemExit):
+        create_parser().parse_args(['-m', 'UNISTD'])
+    assert openstl_arguments(['-d', 'multi10', '-m', 'UniSTD'])[-2:] == ['-c', str(CONFIGS / 'unistd.py')]
+
+
 def test_a_missing_openstl_clone_names_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'openstl', None)  # no installed clone to fall back on
     monkeypatch.setenv('OPENSTL_ROOT', str(tmp_path / 'env'))
