@@ -6,6 +6,7 @@ a scratch environment beside this package: ``git clone https://github.com/chengt
 ``python -m pytest tests/test_openstl_plugin.py`` with that environment's Python.
 """
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openstl_unistd.openstl_train import CONFIGS, find_train_script, openstl_arguments
+from openstl_unistd.openstl_train import CONFIGS, find_train_script, main, openstl_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENSTL = importlib.util.find_spec('openstl') is not None and importlib.util.find_spec('openstl.api') is not None
@@ -77,6 +78,29 @@ def test_a_missing_openstl_clone_names_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setenv('OPENSTL_ROOT', str(tmp_path / 'env'))
     with pytest.raises(FileNotFoundError, match=r"OpenSTL's tools/train.py not found \(looked at: .*cli/tools/train.py"):
         find_train_script(str(tmp_path / 'cli'))
+
+
+def test_the_launcher_runs_openstl_test_script_on_the_best_checkpoint(tmp_path, monkeypatch):
+    import openstl_unistd
+
+    clone = tmp_path / 'OpenSTL'
+    (clone / 'tools').mkdir(parents=True)
+    for script in ('train', 'test'):  # stand-ins for OpenSTL's scripts: record how they were called
+        (clone / 'tools' / f'{script}.py').write_text(
+            f"import json, sys\nopen('{script}.json', 'w').write(json.dumps(sys.argv[1:]))\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(openstl_unistd, 'register', lambda: None)
+    monkeypatch.setattr(sys, 'argv', sys.argv[:])
+    main(['--openstl-root', str(clone), '--openstl-script', 'test', '-d', 'multi_demo', '-m', 'UniSTD',
+          '--ex_name', 'demo'])
+    assert json.loads((tmp_path / 'test.json').read_text()) == [
+        '-d', 'multi_demo', '-m', 'UniSTD', '--ex_name', 'demo', '-c', str(CONFIGS / 'unistd.py'), '--test']
+    main(['--openstl-root', str(clone), '-d', 'multi_demo', '-m', 'unistd', '-c', 'mine.py'])
+    assert json.loads((tmp_path / 'train.json').read_text()) == ['-d', 'multi_demo', '-m', 'unistd', '-c', 'mine.py']
+    monkeypatch.setitem(sys.modules, 'openstl', None)
+    monkeypatch.delenv('OPENSTL_ROOT', raising=False)
+    with pytest.raises(FileNotFoundError, match=r"OpenSTL's tools/test.py not found"):
+        find_train_script(str(tmp_path / 'elsewhere'), 'test')
 
 
 @needs_openstl
