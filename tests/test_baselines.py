@@ -145,3 +145,28 @@ def test_demo_with_a_baseline_swapped_in_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'SimVP' in result.stdout and 'demo_traffic' in result.stdout and 'copy last frame' in result.stdout
     assert (tmp_path / 'work' / 'results.json').is_file()
+
+
+def test_best_checkpoint_follows_the_copy_last_relative_score(tmp_path):
+    """``val/score`` = mean over tasks of MSE / copy-last MSE on the validation split, and ``best.ckpt`` follows it."""
+    cfg = load_config(ROOT / 'configs/baselines/demo_tau.py', DEMO_TINY)
+    L.seed_everything(0)
+    tasks = build_tasks(cfg)
+    model = build_model(cfg, tasks)
+    datamodule = build_datamodule(cfg, tasks, str(tmp_path / 'data'))
+    trainer = build_trainer(cfg, str(tmp_path / 'run'))
+    assert [c.monitor for c in trainer.checkpoint_callbacks if c.filename == 'best'] == ['val/score']
+    logged = trainer.validate(build_method(cfg, model, tasks), datamodule=datamodule, verbose=False)[0]
+    ratios = []
+    model.eval()  # as validation ran it (TAU's blocks hold BatchNorm)
+    with torch.no_grad():
+        for spec in tasks:
+            dataset = datamodule.build_split('val')[spec.name]
+            x = torch.stack([dataset[i][0] for i in range(len(dataset))])
+            y = torch.stack([dataset[i][1] for i in range(len(dataset))])
+            mse = ((model(x, spec.name) - y) ** 2).mean().item()
+            copy_last = ((x[:, -1:] - y) ** 2).mean().item()
+            assert logged[f'val/loss_{spec.name}'] == pytest.approx(mse, rel=1e-4)
+            ratios.append(mse / copy_last)
+    assert logged['val/score'] == pytest.approx(sum(ratios) / len(ratios), rel=1e-4)
+    assert logged['val/loss'] != pytest.approx(logged['val/score'], rel=1e-2)

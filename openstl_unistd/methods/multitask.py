@@ -131,6 +131,7 @@ class MultiTaskTraining:
         self.task_names = [t.name for t in self.tasks]
         self.options = options
         self.val_losses = nn.ModuleDict({name: MeanMetric() for name in self.task_names})
+        self.val_copy_last = nn.ModuleDict({name: MeanMetric() for name in self.task_names})
         self.test_metrics = nn.ModuleDict()
         self.baseline_metrics = nn.ModuleDict()
         self.mean_metrics = nn.ModuleDict()
@@ -241,6 +242,8 @@ class MultiTaskTraining:
         pred = self(batch['x'], task)
         losses = F.mse_loss(pred, batch['y'], reduction='none').mean(dim=(1, 2, 3, 4))
         self.val_losses[task].update(losses)
+        copied = batch['x'][:, -1:].expand_as(batch['y'])
+        self.val_copy_last[task].update(F.mse_loss(copied, batch['y'], reduction='none').mean(dim=(1, 2, 3, 4)))
         return losses.mean()
 
     def _updated_anywhere(self, metrics: Mapping[str, MeanMetric]) -> dict[str, bool]:
@@ -252,16 +255,21 @@ class MultiTaskTraining:
         return {name: bool(count > 0) for name, count in zip(metrics, summed_over_ranks(counts))}
 
     def on_validation_epoch_end(self) -> None:
-        losses = []
+        """Logs ``val/loss_<task>`` (model-range MSE), ``val/loss`` (their mean) and ``val/score``, the mean over
+        tasks of MSE / copy-last-frame MSE, which ``best.ckpt`` follows: no task's scale dominates it."""
+        losses, ratios = [], []
         for name, updated in self._updated_anywhere(self.val_losses).items():
-            metric = self.val_losses[name]
+            metric, reference = self.val_losses[name], self.val_copy_last[name]
             if updated:
-                value = computed(metric)
+                value, copy_last = computed(metric), computed(reference)
                 losses.append(value)
+                ratios.append(value / copy_last if copy_last > 0 else value)
                 self.log(f'val/loss_{name}', value, prog_bar=False, sync_dist=True)  # equal on all ranks already
             metric.reset()
+            reference.reset()
         if losses:
             self.log('val/loss', torch.stack(losses).mean(), prog_bar=True, sync_dist=True)
+            self.log('val/score', torch.stack(ratios).mean(), prog_bar=True, sync_dist=True)
 
     # ---- checkpoints --------------------------------------------------------------------------
 

@@ -276,7 +276,7 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
 
     def make(trainer_options: dict) -> L.Trainer:
         callbacks = [
-            ModelCheckpoint(dirpath=checkpoints, filename='best', monitor='val/loss', mode='min', save_top_k=1,
+            ModelCheckpoint(dirpath=checkpoints, filename='best', monitor='val/score', mode='min', save_top_k=1,
                             enable_version_counter=False, auto_insert_metric_name=False),
             LastCheckpoint(checkpoints, every_n_batches=every_n_steps),
         ]
