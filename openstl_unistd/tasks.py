@@ -94,7 +94,7 @@ PAPER_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
 """The ten tasks of the paper (METHOD.md §1 table; paper Tables 1 and 8)."""
 
 DEMO_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
-    _task('demo_digits', 10, 10, 1, 64, 64, 3),
+    _task('demo_digits', 5, 5, 1, 32, 32, 2),
     _task('demo_advection', 12, 12, 1, 32, 32, 2),
     _task('demo_traffic', 4, 4, 2, 32, 32, 2),
     _task('demo_wave', 4, 12, 1, 32, 32, 2),

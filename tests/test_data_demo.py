@@ -52,7 +52,7 @@ def test_demo_tasks_are_learnable_in_principle(cls, tmp_path):
 def test_digits_keep_evaluation_digits_apart_and_move(tmp_path):
     dataset = DemoDigits(tmp_path, 'test', num_samples=4)
     first, last = dataset.sequences[0, 0], dataset.sequences[0, -1]
-    assert first.shape == (1, 64, 64) and not np.array_equal(first, last)
+    assert first.shape == (1, 32, 32) and not np.array_equal(first, last)
 
 
 def test_the_wave_is_a_signed_zero_centred_field_that_changes_sign(tmp_path):

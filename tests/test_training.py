@@ -128,6 +128,8 @@ def test_train_tool_trains_tests_and_writes_the_work_dir(tmp_path):
     for task in ('demo_digits', 'demo_advection', 'demo_traffic'):
         assert task in table
     assert 'copy last frame' in table and 'psnr' in table and 'ssim' in table
+    assert 'note: the backbone (vit_tiny_patch16_224) is randomly initialized, not pretrained, and frozen' in table
+    assert 'configs/unistd/demo_clip.py' in table
     for path in ('config.py', 'checkpoints/last.ckpt', 'checkpoints/best.ckpt', 'logs/metrics.csv',
                  'results.json', 'figures/demo_digits.png', 'figures/ranks.png'):
         assert (work_dir / path).is_file(), path

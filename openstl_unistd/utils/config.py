@@ -271,7 +271,7 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
         options['enable_progress_bar'] = False
         options.setdefault('enable_model_summary', False)
         plain_progress = int(progress_every or options.get('log_every_n_steps') or 50)
-    elif progress_every:
+    elif options.get('enable_progress_bar') is False and progress_every:  # no bar asked for, lines wanted
         plain_progress = int(progress_every)
 
     def make(trainer_options: dict) -> L.Trainer:

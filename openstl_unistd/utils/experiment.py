@@ -174,10 +174,25 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
         if trainer.is_global_zero:
             _write_results(work_dir, method)
             print(format_results(method.test_results, _baselines(method), model_label(cfg)))
+            note = random_backbone_note(cfg)
+            if note:
+                print(note)
         return method.test_results
     finally:
         if lock is not None:
             lock.release()
+
+
+def random_backbone_note(cfg: Mapping) -> Optional[str]:
+    """One line saying that the config's backbone is randomly initialized (the demo's, a test's) and how to
+    start from CLIP weights instead; ``None`` for pretrained backbones and models without one."""
+    model = cfg['model']
+    if 'backbone' not in model or model.get('pretrained', False) is not False:
+        return None
+    state = 'trained with the adapters' if model.get('train_backbone') else 'frozen'
+    return (f"note: the backbone ({model['backbone']}) is randomly initialized, not pretrained, and {state}; the "
+            "paper starts from CLIP. With a CLIP file: configs/unistd/demo_clip.py, or --cfg-options "
+            "model.backbone=clip model.pretrained=<ViT-B-16 file> (docs/method.md, 'Backbone and pretrained weights')")
 
 
 def _pretrained_file(cfg):
