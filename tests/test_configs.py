@@ -118,3 +118,10 @@ def test_analyze_json_is_one_object_with_every_task_and_rollout_passes(capsys):
     assert multiply_accumulates(model, 'bair') == 5 * one_pass
     tau = report['baselines']['tau']
     assert tau['tasks']['bair']['passes'] == 5 and tau['tasks']['sevir']['token_grid'] == [96, 96]
+
+
+def test_reports_name_the_baseline_and_its_own_latent_grid():
+    report = model_report(load_config(ROOT / 'configs/baselines/demo_tau.py'))
+    assert report.startswith('model: TAU (structure only')
+    # TAU's translator works on its encoder's 16×16 grid (N_S = 2: one stride-2 layer), not UniSTD's tokens
+    assert [line.split()[-2] for line in report.splitlines() if line.startswith('demo_')] == ['16x16'] * 3

@@ -7,6 +7,7 @@ from typing import Mapping, Sequence
 import torch
 
 from .config import build_model, build_tasks, load_config
+from .experiment import model_label
 from ..models.parameters import count_parameters
 
 BASELINE_MODELS = ('simvp_v1', 'simvp_v2', 'tau', 'earthformer')
@@ -48,7 +49,8 @@ def model_report(cfg: Mapping, batch_size: int = 1) -> str:
     """Parameter counts (total, trainable, per part) and per-task output shapes of ``cfg``'s model."""
     model = build_structure(cfg)
     total = count_parameters(model)
-    lines = [f"model: {cfg['model']['type']} (backbone {cfg['model'].get('backbone')!r}; "
+    backbone = cfg['model'].get('backbone')
+    lines = [f"model: {model_label(cfg)} ({f'backbone {backbone!r}; ' if backbone else ''}"
              'structure only, pretrained weights not loaded)', '']
     widths = (24, 14, 14)
     lines.append(_row(('part', 'trainable', 'frozen'), widths))

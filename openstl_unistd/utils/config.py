@@ -263,6 +263,8 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
     options.update({k: v for k, v in overrides.items() if v is not None})
     # Our training loader resumes mid-epoch through the data module's state; Lightning looks only at the loader.
     warnings.filterwarnings('ignore', message=".*ended before the epoch ended and your dataloader is not resumable")
+    # Lightning's own use of a deprecated torch.utils._pytree API, printed at every loader start: noise in logs.
+    warnings.filterwarnings('ignore', message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     every_n_steps = options.pop('checkpoint_every_n_steps', None)
     progress_every = options.pop('progress_every_n_steps', None)
     checkpoints = f'{work_dir}/checkpoints'
