@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openstl_unistd.core.rank_budget import BudgetSGD
 from openstl_unistd.modules.lora_injection import RAMoELinear
-from openstl_unistd.modules.ra_moe import (RAMoELoRA, clamp_ranks_, marginal_gain, ra_moe_modules, rank_budget_loss,
-                                           round_and_freeze_ranks)
+from openstl_unistd.modules.ra_moe import RAMoELoRA, marginal_gain, ra_moe_modules, round_and_freeze_ranks
+
+from .tools import tool
 
 D_IN, D_OUT, R = 12, 10, 8
 
@@ -98,41 +98,10 @@ def test_marginal_gain_is_nonzero_at_initialization_and_leaves_the_forward_uncha
 
 # ---- recovery of a known answer ----------------------------------------------------------------
 
-def teacher_problem(formulation, seed, steps=300, dim=16, scale=0.1):
-    """Two adapted layers (one expert each) on independent inputs whose outputs add up; the teacher is
-    the frozen maps plus updates of rank 1 and rank 6. Both ranks start at 3.5, budget 7."""
-    torch.manual_seed(seed)
-    layers, teachers = nn.ModuleList(), []
-    for rank in (1, 6):
-        base = nn.Linear(dim, dim, bias=False).requires_grad_(False)
-        update = torch.randn(dim, rank) @ torch.randn(rank, dim) / math.sqrt(dim * rank)
-        teachers.append(base.weight + scale * update)
-        layer = RAMoELoRA(dim, dim, 1, max_rank=8, init_rank=3.5)
-        layer.rank_gradient = 'eq9' if formulation == 'paper' else 'marginal_gain'
-        layers.append(RAMoELinear(base, layer))
-    ranks = [layer.adapter.rank for layer in layers]
-    weights = [p for name, p in layers.named_parameters() if p.requires_grad and not name.endswith('rank')]
-    weight_optimizer = torch.optim.AdamW(weights, lr=1e-2, weight_decay=1e-5)
-    if formulation == 'paper':                   # today's: SGD-Nesterov 0.05, β·|C − Σr|, clamp
-        rank_optimizer = torch.optim.SGD(ranks, lr=0.05, momentum=0.9, nesterov=True)
-    else:
-        rank_optimizer = BudgetSGD([{'params': [r], 'max_rank': 8} for r in ranks], 7.0, lr=0.01, momentum=0.9)
-    for _ in range(steps):
-        inputs = [torch.randn(32, 4, dim) for _ in layers]
-        pred = sum(layer(x) for layer, x in zip(layers, inputs))
-        loss = F.mse_loss(pred, sum(x @ t.T for x, t in zip(inputs, teachers)))
-        if formulation == 'paper':
-            loss = loss + rank_budget_loss(layers, 7.0)
-        weight_optimizer.zero_grad()
-        rank_optimizer.zero_grad()
-        loss.backward()
-        weight_optimizer.step()
-        rank_optimizer.step()
-        if formulation == 'paper':
-            clamp_ranks_(layers)
-    searched = [float(r.detach()) for r in ranks]
-    round_and_freeze_ranks(layers, 7.0)
-    return searched, [int(r) for r in ranks]
+def teacher_problem(variant, seed):
+    """``tools/rank_search_toy.py``'s problem: two adapted layers (one expert each) whose teacher updates
+    have rank 1 and rank 6, both ranks starting at 3.5 under a budget of 7; (searched, rounded) ranks."""
+    return tool('rank_search_toy').run(variant, seed)
 
 
 @pytest.mark.parametrize('seed', [0, 1])

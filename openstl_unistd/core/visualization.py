@@ -27,11 +27,15 @@ def _save(figure, path, tight: bool = True) -> Path:
     return path
 
 
+IMAGE_SCALE = {'cmap': 'viridis', 'vmin': 0.0, 'vmax': 1.0}
+"""imshow options of frames in [0, 1]."""
+
+
 def colour_scale(inputs: np.ndarray, trues: np.ndarray, field: bool) -> dict:
     """imshow options shared by every panel of a figure: images in [0, 1] with viridis; a field on the
     range of its inputs and truth, with a diverging map centred on 0 when it takes both signs."""
     if not field:
-        return {'cmap': 'viridis', 'vmin': 0.0, 'vmax': 1.0}
+        return dict(IMAGE_SCALE)
     known = np.concatenate([inputs[:, 0].ravel(), trues[:, 0].ravel()])
     low, high = float(np.nanmin(known)), float(np.nanmax(known))
     if low < 0 < high:
@@ -45,6 +49,27 @@ def _frame_image(frame: np.ndarray, scale: dict, field: bool) -> tuple[np.ndarra
     if frame.shape[0] == 3 and not field:
         return np.clip(frame.transpose(1, 2, 0), 0, 1), {}
     return frame[0], scale
+
+
+def _draw_frame_rows(axes, rows, scale: dict, field: bool):
+    """Fill ``axes`` (rows × columns) with ``rows`` of ``(label, frames (N, C, H, W), number of the first
+    frame − 1)``, each evenly subsampled to the columns, numbered ``t=…``; returns the last image drawn."""
+    columns = axes.shape[1]
+    shown = None
+    for row, (label, frames, first) in enumerate(rows):
+        picks = np.linspace(0, len(frames) - 1, min(columns, len(frames))).round().astype(int)
+        for column in range(columns):
+            axis = axes[row, column]
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if column < len(picks):
+                image, options = _frame_image(frames[picks[column]], scale, field)
+                shown = axis.imshow(image, **options)
+                axis.set_title(f't={first + picks[column] + 1}', fontsize=7)
+            else:
+                axis.axis('off')
+        axes[row, 0].set_ylabel(label, fontsize=8)
+    return shown
 
 
 def save_prediction_grid(inputs: np.ndarray, trues: np.ndarray, preds: np.ndarray, path, title: str = '',
@@ -62,19 +87,7 @@ def save_prediction_grid(inputs: np.ndarray, trues: np.ndarray, preds: np.ndarra
     columns = min(max_columns, max(len(r[1]) for r in rows))
     figure, axes = plt.subplots(3, columns, figsize=(1.4 * columns + (1.0 if field else 0), 4.6), squeeze=False,
                                 layout='constrained' if field else None)
-    for row, (label, frames, first) in enumerate(rows):
-        picks = np.linspace(0, len(frames) - 1, min(columns, len(frames))).round().astype(int)
-        for column in range(columns):
-            axis = axes[row, column]
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if column < len(picks):
-                image, options = _frame_image(frames[picks[column]], scale, field)
-                shown = axis.imshow(image, **options)
-                axis.set_title(f't={first + picks[column] + 1}', fontsize=7)
-            else:
-                axis.axis('off')
-        axes[row, 0].set_ylabel(label, fontsize=8)
+    shown = _draw_frame_rows(axes, rows, scale, field)
     figure.suptitle(title)
     if field:
         figure.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8)
@@ -127,22 +140,10 @@ def save_forecast_strip(inputs: np.ndarray, preds: np.ndarray, path, title: str 
     ``value_range``, default their joint min/max), evenly subsampled, frames numbered from the first input."""
     plt = _pyplot()
     value_range = value_range or data_range(inputs, preds)
-    rows = [('input', inputs, 0), ('forecast', preds, len(inputs))]
+    rows = [('input', _unit_range(inputs, value_range), 0), ('forecast', _unit_range(preds, value_range), len(inputs))]
     columns = min(max_columns, max(len(r[1]) for r in rows))
     figure, axes = plt.subplots(2, columns, figsize=(1.4 * columns, 3.2), squeeze=False)
-    for row, (label, frames, first) in enumerate(rows):
-        picks = np.linspace(0, len(frames) - 1, min(columns, len(frames))).round().astype(int)
-        for column in range(columns):
-            axis = axes[row, column]
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if column < len(picks):
-                image, options = _frame_image(_unit_range(frames[picks[column]], value_range), colour_scale(inputs, inputs, False), False)
-                axis.imshow(image, **options)
-                axis.set_title(f't={first + picks[column] + 1}', fontsize=7)
-            else:
-                axis.axis('off')
-        axes[row, 0].set_ylabel(label, fontsize=8)
+    _draw_frame_rows(axes, rows, IMAGE_SCALE, False)
     figure.suptitle(f'{title}  [{value_range[0]:.3g}, {value_range[1]:.3g}]'.strip())
     return _save(figure, path)
 
