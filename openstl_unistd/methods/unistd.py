@@ -124,11 +124,11 @@ class RankSearchTraining(MultiTaskTraining):
             total = torch.stack([r.detach().sum() for r in rank_parameters(self.model)]).sum()
             self.log('train/total_rank', total, batch_size=batch_size)
             if hasattr(self.model, 'rank_table'):
-                table = self.model.rank_table()
-                self.log_dict({f'rank/{column}_{block}': table[block, index]
-                               for block in range(table.shape[0])
-                               for index, column in enumerate(self.model.RANK_COLUMNS)
-                               if not torch.isnan(table[block, index])}, batch_size=batch_size)
+                table = self.model.rank_table().tolist()                  # on the host: no sync per entry
+                self.log_dict({f'rank/{column}_{block}': value
+                               for block, row in enumerate(table)
+                               for column, value in zip(self.model.RANK_COLUMNS, row)
+                               if value == value}, batch_size=batch_size)        # NaN: no such adapter
 
 
 class UniSTDMethod(RankSearchTraining, L.LightningModule):

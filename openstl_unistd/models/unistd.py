@@ -157,17 +157,17 @@ class UniSTD(MultiTaskModel):
 
     def rank_table(self) -> torch.Tensor:
         """``(blocks, 5)`` mean expert rank of Q, K, V, Proj and the temporal RA-MoE per block (NaN if absent)."""
-        rows = []
+        rows, device = [], next(self.parameters()).device
         for block in self.backbone.blocks:
             attn = block.block.attn
             qkv, proj = getattr(attn.qkv, 'adapter', None), getattr(attn.proj, 'adapter', None)
             temporal = block.temporal.adapter if block.temporal is not None else None
-            nan = torch.full((1,), float('nan'))
-            row = [qkv.rank.detach().float().mean(dim=1).cpu() if qkv is not None else nan.expand(3),
-                   proj.rank.detach().float().mean().view(1).cpu() if proj is not None else nan,
-                   temporal.rank.detach().float().mean().view(1).cpu() if temporal is not None else nan]
+            nan = torch.full((1,), float('nan'), device=device)
+            row = [qkv.rank.detach().float().mean(dim=1) if qkv is not None else nan.expand(3),
+                   proj.rank.detach().float().mean().view(1) if proj is not None else nan,
+                   temporal.rank.detach().float().mean().view(1) if temporal is not None else nan]
             rows.append(torch.cat(row))
-        return torch.stack(rows)
+        return torch.stack(rows).cpu()  # one transfer: the table is logged every step of the search
 
     def parameter_breakdown(self) -> dict[str, ParameterCount]:
         """Trainable/frozen element counts per part (:data:`PARTS`)."""
