@@ -116,3 +116,19 @@ def test_export_tool_writes_the_file_and_reports_sizes(pretrained, tmp_path, cap
     assert out.is_file() and 'backbone not stored (restored from its file)' in printed and 'MiB' in printed
     assert run_tool(_tool('export'), ['--ckpt', str(checkpoint), '--out', str(tmp_path / 'x.pt')]) == 2
     assert 'an export is a .safetensors file' in capsys.readouterr().err
+
+
+def test_a_trained_pretrained_backbone_is_stored_and_reproduced(pretrained, tmp_path):
+    """``train_backbone=True``: the backbone no longer equals its file, so the export keeps it (no hash check)."""
+    checkpoint, weights, _ = pretrained
+    card = make_card(['demo_traffic', RAIN], SCALINGS, pretrained=str(weights), train_backbone=True)
+    model = build(card, seed=4)
+    with torch.no_grad():
+        model.backbone.blocks[0].block.mlp.fc1.weight.add_(1e-2)            # what training it would do
+    source = save_checkpoint(model, card, tmp_path / 'trained.ckpt')
+    summary = export_model(source, tmp_path / 'trained.safetensors')
+    with safe_open(str(summary.path), framework='pt') as handle:
+        assert 'backbone.blocks.0.block.mlp.fc1.weight' in set(handle.keys())
+    assert summary.backbone_stored
+    x = _inputs(2)['rain']
+    assert np.array_equal(load_model(summary.path).predict(x, 'rain'), load_model(source).predict(x, 'rain'))

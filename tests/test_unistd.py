@@ -155,3 +155,16 @@ def test_unknown_task_names_the_served_tasks(tiny_unistd):
     model = tiny_unistd(['taxibj', 'enso'])
     with pytest.raises(ValueError, match=r"unknown task 'kth': this model serves \['enso', 'taxibj'\]"):
         model(torch.zeros(1, 10, 1, 128, 128), 'kth')
+
+
+@pytest.mark.parametrize('train_backbone', [False, True])
+def test_train_backbone_decides_whether_the_vit_weights_train_and_nothing_else(train_backbone):
+    model = UniSTD(['demo_traffic'], backbone='vit_tiny_patch16_224', backbone_kwargs=dict(depth=1),
+                   hidden_channels=8, train_backbone=train_backbone)
+    grad = {name: p.requires_grad for name, p in model.named_parameters()}
+    vit_own = [n for n in grad if n.startswith('backbone.') and '.adapter.' not in n and '.temporal.' not in n]
+    assert vit_own and all(grad[n] == train_backbone for n in vit_own)
+    assert all(grad[n] for n in grad if n not in vit_own)               # adapters, temporal, ends: always
+    x = torch.rand(2, 4, 2, 32, 32)
+    model(x, 'demo_traffic').square().mean().backward()
+    assert (model.backbone.blocks[0].block.mlp.fc1.weight.grad is not None) == train_backbone
