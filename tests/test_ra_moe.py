@@ -119,7 +119,7 @@ def test_stacked_fast_path_equals_a_per_expert_loop(groups, top_k, alpha):
     torch.testing.assert_close(out, naive(m, x), rtol=0, atol=1e-10)
 
 
-def test_round_and_freeze_makes_integer_untrainable_ranks_and_drops_dead_columns():
+def test_round_and_freeze_makes_integer_untrainable_ranks_and_caches_the_mask():
     m = randomized(num_experts=4, groups=3, top_k=2)
     with torch.no_grad():
         m.rank.copy_(torch.tensor([[1.2, 4.5, 7.6, 2.49], [8.0, 1.0, 3.5, 6.51], [5.5, 5.49, 2.0, 1.5]]))
@@ -127,12 +127,27 @@ def test_round_and_freeze_makes_integer_untrainable_ranks_and_drops_dead_columns
     m.round_and_freeze()
     assert m.rank.tolist() == [[1, 5, 8, 2], [8, 1, 4, 7], [6, 5, 2, 2]]
     assert not m.rank.requires_grad and m.frozen and bool(m.rank_frozen)
-    # every group keeps only its live columns, padded to the widest group (16 + 20 + 15 → 20)
-    assert m._active_index.shape == (3, 20)
-    assert m._active_valid.sum(dim=1).tolist() == [16, 20, 15]
+    # 16, 20 and 15 of 32 columns live: more than half, so every column is computed with the cached mask
+    assert not m._compact and torch.equal(m._scale, fractional_rank_mask(m.rank.detach(), R))
     torch.testing.assert_close(m(x), naive(m, x), rtol=0, atol=1e-10)
     m(x).sum().backward()
     assert m.rank.grad is None
+
+
+def test_mostly_dead_columns_are_dropped_after_freezing():
+    m = randomized(num_experts=4, groups=3)
+    with torch.no_grad():
+        m.rank.copy_(torch.tensor([[1.2, 2.5, 1.0, 2.49], [3.0, 1.0, 1.5, 1.51], [2.5, 1.49, 2.0, 1.5]]))
+    x = torch.randn(2, 6, D_IN, dtype=torch.float64)
+    m.round_and_freeze()
+    # live columns per group 7, 8, 8 of 32: only those, padded to the widest group, are computed
+    assert m._compact and m._scale.shape == (3, 8) and m._rows.shape == (24,)
+    assert (m._scale > 0).sum(dim=1).tolist() == [7, 8, 8]
+    torch.testing.assert_close(m(x), naive(m, x), rtol=0, atol=1e-10)
+    m(x).sum().backward()
+    dead = fractional_rank_mask(m.rank.detach(), R).reshape(-1) == 0
+    assert m.lora_A.grad[dead].abs().max() == 0 and m.lora_A.grad[~dead].abs().min() > 0
+    assert m.lora_B.grad.reshape(-1, D_OUT)[dead].abs().max() == 0
 
 
 def test_frozen_state_survives_a_state_dict_round_trip():
@@ -176,7 +191,7 @@ def test_budget_loss_pulls_the_total_rank_toward_the_target():
 
 def test_fixed_rank_adapter_is_frozen_from_the_start():
     m = RAMoELoRA(D_IN, D_OUT, 1, init_rank=4, learn_rank=False)
-    assert m.frozen and not m.rank.requires_grad and m._active_index.shape == (1, 4)
+    assert m.frozen and not m.rank.requires_grad and m._scale.shape == (1, 4)
     with pytest.raises(ValueError, match='must be an integer'):
         RAMoELoRA(D_IN, D_OUT, 1, init_rank=4.5, learn_rank=False)
 

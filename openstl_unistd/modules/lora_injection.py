@@ -39,7 +39,7 @@ class RAMoELinear(nn.Module):
         """``(B, N, in_features)`` → ``(B, N, out_features)``."""
         if self.merged:
             return self.base_layer(x)
-        return self.adapter(x, self.base_layer(x))
+        return self.adapter(x, linear=self.base_layer)
 
     @torch.no_grad()
     def merge(self) -> None:
