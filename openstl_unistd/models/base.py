@@ -48,6 +48,24 @@ class MultiTaskModel(nn.Module):
         """One pass: ``(B, T, C, H, W)`` → ``(B, F, C, H, W)``, ``F`` = :meth:`pass_frames`."""
         raise NotImplementedError
 
+    def repeated_regions(self) -> list[tuple[str, nn.Module]]:
+        """``(name, module)`` of the shared core's parts that :meth:`compile_regions` compiles (none here)."""
+        return []
+
+    def compile_regions(self) -> list[str]:
+        """``torch.compile`` the shared core region by region, in place; returns the names compiled.
+
+        Regional compilation: modules of one class share their compiled code, so ViT blocks compile once,
+        not once per block; ``dynamic=True`` makes one graph serve every task's token grid and batch size
+        (docs/performance.md, "torch.compile"). In place (``nn.Module.compile``): parameter names and
+        checkpoints are those of the eager model. The per-task ends stay eager: each has its own shapes.
+        """
+        names = []
+        for name, module in self.repeated_regions():
+            module.compile(dynamic=True)
+            names.append(name)
+        return names
+
     def forward(self, x: torch.Tensor, task: str) -> torch.Tensor:
         """``(B, T, C, H, W)`` → ``(B, T', C, H, W)`` for ``task``."""
         spec = self.check_input(x, task)

@@ -72,6 +72,10 @@ class MultiTaskEarthformer(MultiTaskModel):
             max(g[1] for g in grids.values()), max(g[2] for g in grids.values()),
             base_units=base_units, padding_type=padding_type, **core_options)
 
+    def repeated_regions(self) -> list[tuple[str, nn.Module]]:
+        """The shared cuboid-attention core."""
+        return [('core', self.core)]
+
     def latent_grid(self, task: str) -> tuple[int, int]:
         """``(H', W')`` of the core's cuboid grid for ``task``."""
         return tuple(self.token_grids[task][1:3])

@@ -80,6 +80,10 @@ class MultiTaskSimVP(MultiTaskModel):
         self.decoders = nn.ModuleDict({
             name: SimVPDecoder(hid_S, spec.channels, depths[name], spatio_kernel_dec) for name, spec in self.tasks.items()})
 
+    def repeated_regions(self) -> list[tuple[str, nn.Module]]:
+        """The shared translator (one module: every task's latent grid goes through it)."""
+        return [('translator', self.translator)]
+
     def latent_grid(self, task: str) -> tuple[int, int]:
         """``(H', W')`` the translator sees: ``N_S // 2`` halvings of the task's frames."""
         spec, factor = self.task(task), 2 ** (self.spatial_depths[task] // 2)

@@ -131,6 +131,10 @@ class UniSTD(MultiTaskModel):
         encoder = self.encoders[task]
         return self.position_encoding(encoder(x)[0], encoder.grid)
 
+    def repeated_regions(self) -> list[tuple[str, nn.Module]]:
+        """The ViT blocks (with their adapters and temporal modules)."""
+        return [(f'backbone.blocks.{i}', block) for i, block in enumerate(self.backbone.blocks)]
+
     def latent_grid(self, task: str) -> tuple[int, int]:
         """The token grid ``(H', W')`` of ``task`` (paper Table 8)."""
         return self.encoders[task].grid

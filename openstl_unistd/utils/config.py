@@ -122,7 +122,7 @@ SECTION_KEYS = {
     'rank_search': ('epochs', 'lr', 'momentum', 'budget', 'beta', 'formulation'),
     'trainer': ('max_epochs', 'precision', 'accelerator', 'devices', 'num_nodes', 'strategy', 'log_every_n_steps',
                 'check_val_every_n_epoch', 'limit_train_batches', 'limit_val_batches', 'limit_test_batches',
-                'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar', 'progress_every_n_steps'),
+                'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar', 'progress_every_n_steps', 'compile'),
 }
 """Keys each config section accepts; anything else is reported by name before a run starts."""
 
@@ -147,6 +147,7 @@ def _number(low: float = float('-inf'), strict: bool = False, optional: bool = F
 
 
 _BOOL = (lambda value: isinstance(value, bool), 'True or False')
+_BOOL_OR_NONE = (lambda value: value is None or isinstance(value, bool), 'True, False or None')
 VALUE_RULES = {
     'seed': _number(integer=True),
     'optim.lr': _number(0, strict=True), 'optim.weight_decay': _number(0), 'optim.warmup_epochs': _number(0),
@@ -165,6 +166,7 @@ VALUE_RULES = {
     'evaluation.figures': _BOOL, 'evaluation.copy_last_baseline': _BOOL, 'evaluation.train_mean_baseline': _BOOL,
     'evaluation.train_mean_samples': _number(1, integer=True),
     'trainer.progress_every_n_steps': _number(1, optional=True, integer=True),
+    'trainer.compile': _BOOL_OR_NONE,
 }
 """Expected values of the keys whose wrong values would otherwise fail deep inside a run, or silently."""
 
@@ -239,6 +241,17 @@ def _distributed_strategy(options: dict):
     return strategy
 
 
+def compile_training(cfg: Mapping, trainer) -> bool:
+    """Whether training compiles the model's shared core (``trainer.compile``; ``None``, the default: on
+    when the trainer runs on CUDA GPUs, off elsewhere, where compiling costs more than it saves)."""
+    wanted = _section(cfg, 'trainer').get('compile')
+    if wanted is None:
+        from lightning.pytorch.accelerators import CUDAAccelerator
+
+        return isinstance(trainer.accelerator, CUDAAccelerator)
+    return bool(wanted)
+
+
 def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrides):
     """A Lightning trainer writing logs and atomic ``checkpoints/{last,best}.ckpt`` under ``work_dir``.
 
@@ -265,6 +278,7 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
     warnings.filterwarnings('ignore', message=".*ended before the epoch ended and your dataloader is not resumable")
     # Lightning's own use of a deprecated torch.utils._pytree API, printed at every loader start: noise in logs.
     warnings.filterwarnings('ignore', message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+    options.pop('compile', None)      # applied to the model (compile_training), not a Lightning option
     every_n_steps = options.pop('checkpoint_every_n_steps', None)
     progress_every = options.pop('progress_every_n_steps', None)
     checkpoints = f'{work_dir}/checkpoints'

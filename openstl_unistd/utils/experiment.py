@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Mapping, Optional
 
-from .config import build_datamodule, build_method, build_model, build_trainer, check_config
+from .config import build_datamodule, build_method, build_model, build_trainer, check_config, compile_training
 from .work_dir import check_paths, claim
 
 
@@ -156,6 +156,8 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
         card = training_card(cfg, tasks, [datamodule, test_datamodule], inherited)
         if extension is not None:
             extension.check_scalings(inherited, card.scalings)
+        if compile_training(cfg, trainer) and hasattr(model, 'compile_regions'):
+            model.compile_regions()
         method = build_method(cfg, model, tasks, save_dir=str(work_dir))
         trainer.callbacks.append(card_callback(card))
         trainer.fit(method, datamodule=datamodule, ckpt_path=resume)

@@ -16,5 +16,6 @@ trainer = dict(
     log_every_n_steps=50,
     check_val_every_n_epoch=1,
     checkpoint_every_n_steps=None,  # set to also save last.ckpt every N steps within an epoch
+    compile=None,  # torch.compile the ViT blocks: None = on for CUDA GPUs, off on the CPU (docs/performance.md)
 )
 evaluation = dict(ssim_data_range=1.0, save_preds=0, figures=True, copy_last_baseline=False)
