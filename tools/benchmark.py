@@ -4,6 +4,7 @@
     python tools/benchmark.py infer -c configs/unistd/multi10.py --tasks sevir --compare
     python tools/benchmark.py adapters -c configs/unistd/multi10.py --tasks sevir human
     python tools/benchmark.py ramoe [--tokens 576]
+    python tools/benchmark.py kernels -c configs/unistd/multi10.py [--json]   # kernels per ViT block, roofline
     python tools/benchmark.py eval --tasks sevir
     python tools/benchmark.py data [--workers 0 2 4]
     python tools/benchmark.py ddp -c configs/unistd/demo.py --device cpu     # unused-parameter detection under DDP
@@ -104,6 +105,50 @@ def adapters(args) -> None:
           f"{'bf16 autocast' if args.bf16 else 'fp32'}; target: RA-MoE + temporal ≤ +15%")
     print(table(rows, [('task', 'task', ''), ('tokens', 'tokens', 'd'), ('variant', 'backbone', ''),
                        ('step_ms', 'step ms', '.1f'), ('overhead', 'vs frozen alone', '+.1%')]))
+
+
+def kernels(args) -> None:
+    import json
+
+    from openstl_unistd.benchmarks.kernels import H200_BYTES, H200_FLOPS, kernel_report
+    from openstl_unistd.utils.config import load_config
+
+    cfg = load_config(args.config, args.cfg_options)
+    task = args.task or _most_tokens(list(cfg.tasks))
+    rows, summary = kernel_report(cfg, task, args.batch_size, not args.no_compile)
+    if args.json:
+        print(json.dumps(summary))
+        return
+    print(header(torch.device('cpu')))
+    grid = _grid(task)
+    print(f'one ViT block, training step (forward + backward to the tokens and the trainable weights), bf16 '
+          f'autocast; roofline at batch {args.batch_size} × {grid[0] * grid[1]} tokens ({task}) with '
+          f'{H200_FLOPS / 1e12:g} TFLOP/s and {H200_BYTES / 1e12:g} TB/s; compiled: torch.compile, counted on this '
+          f'machine; targets: eager ≤ 2× and compiled ≤ 1.3× the frozen block')
+    print(table(rows, [('variant', 'block', ''), ('kernels', 'kernels eager', 'd'), ('vs_frozen', 'vs frozen', '.2f'),
+                       ('compiled', 'kernels compiled', 'd'), ('compiled_vs_frozen', 'vs frozen', '.2f'),
+                       ('gflop', 'GFLOP', '.1f'), ('gbyte', 'GB moved', '.2f'), ('roofline_ms', 'roofline ms', '.3f'),
+                       ('roofline_vs_frozen', 'vs frozen', '.2f')]))
+    print()
+    print('kernels by operator (eager): ' + '; '.join(
+        f"{row['variant']}: " + ', '.join(f'{name} {n}' for name, n in sorted(row['by_operator'].items(),
+                                                                       key=lambda kv: -kv[1])) for row in rows))
+    for row in rows:
+        if row.get('compile_error'):
+            print(f"compile failed for {row['variant']}: {row['compile_error']}")
+    print(f'summary: {json.dumps(summary)}')
+
+
+def _grid(task: str) -> tuple[int, int]:
+    from openstl_unistd.tasks import resolve_tasks
+
+    return resolve_tasks([task])[0].token_grid
+
+
+def _most_tokens(tasks: list) -> str:
+    from openstl_unistd.tasks import resolve_tasks
+
+    return max(resolve_tasks(tasks), key=lambda t: t.token_grid[0] * t.token_grid[1]).name
 
 
 def ramoe(args) -> None:
@@ -348,6 +393,15 @@ def main(argv=None) -> int:
     common(sub)
     sub.add_argument('--no-sdpa', action='store_true')
     sub.set_defaults(run=adapters)
+    sub = commands.add_parser('kernels', help='kernels per ViT block in a training step, eager and compiled; roofline')
+    sub.add_argument('-c', '--config', required=True)
+    sub.add_argument('--cfg-options', nargs='+', action=DictAction, default=None)
+    sub.add_argument('--task', help="the token grid of the roofline (default: the config's task with the most tokens)")
+    sub.add_argument('--batch-size', type=int, default=16)
+    sub.add_argument('--no-compile', action='store_true', help='skip the compiled counts')
+    sub.add_argument('--json', action='store_true',
+                     help='print only {"frozen", "full", "full_compiled", "roofline_ratio"} as JSON')
+    sub.set_defaults(run=kernels)
     sub = commands.add_parser('ramoe', help='RA-MoE adapter: per-expert loop vs stacked vs frozen ranks')
     common(sub, config=False)
     sub.add_argument('--tokens', type=int, default=576)
