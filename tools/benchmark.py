@@ -96,13 +96,14 @@ def adapters(args) -> None:
         base = None
         for label, model in variants.items():
             seconds = backbone_step_seconds(model, grid_h * grid_w, args.batch_size, device, args.bf16,
-                                            args.warmup, args.repeats)
+                                            args.warmup, args.repeats, args.compile)
             base = base or seconds
             rows.append({'task': spec.name, 'tokens': grid_h * grid_w, 'variant': label, 'step_ms': seconds * 1e3,
                          'overhead': seconds / base - 1})
     print(header(device))
     print(f"backbone training step (forward + backward), batch {args.batch_size}, "
-          f"{'bf16 autocast' if args.bf16 else 'fp32'}; target: RA-MoE + temporal ≤ +15%")
+          f"{'bf16 autocast' if args.bf16 else 'fp32'}, blocks {'compiled (trainer.compile)' if args.compile else 'eager'}; "
+          f"target: RA-MoE + temporal ≤ +15%")
     print(table(rows, [('task', 'task', ''), ('tokens', 'tokens', 'd'), ('variant', 'backbone', ''),
                        ('step_ms', 'step ms', '.1f'), ('overhead', 'vs frozen alone', '+.1%')]))
 
@@ -234,12 +235,20 @@ def ddp(args) -> None:
 
 
 SUITE = [
+    ('Kernels per ViT block (counted on the CPU, fake tensors)', ['kernels', '-c', 'configs/unistd/multi10.py',
+                                                                 '--no-compile'], 15),
+    ('Adapter overhead on the frozen blocks, eager', ['adapters', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir',
+                                                      'human', '--batch-size', '16', '--bf16'], 30),
+    ('Adapter overhead on the frozen blocks, compiled (trainer.compile)',
+     ['adapters', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human', '--batch-size', '16', '--bf16',
+      '--compile'], 150),
+    ('Training step at batch 16, compiled (trainer.compile)',
+     ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human', '--batch-size', '16', '--bf16',
+      '--compile', '--warmup', '2', '--repeats', '5'], 150),
     ('Training step, UniSTD vs the baselines', ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human',
                                                  '--batch-size', '16', '--bf16', '--compare'], 120),
     ('Inference step, every paper task', ['infer', '-c', 'configs/unistd/multi10.py', '--batch-size', '16', '--bf16',
                                           '--compare'], 90),
-    ('Adapter overhead on the frozen blocks', ['adapters', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human',
-                                               '--batch-size', '16', '--bf16'], 30),
     ('RA-MoE fast path', ['ramoe', '--batch-size', '16', '--bf16'], 10),
     ('Evaluation metrics', ['eval', '--tasks', 'sevir', '--frames', '192'], 15),
     ('Data loaders', ['data', '--workers', '0', '4', '8'], 60),
@@ -247,9 +256,10 @@ SUITE = [
      ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'human', '--batch-size', '16', '--bf16', '--compile',
       '--compare', str(BASELINES[2]), '--warmup', '2', '--repeats', '5'], 150),
 ]
-"""The GPU measurements of docs/performance.md in the order they run (essential and cheap first, the
-costly compile last), each with the seconds it is expected to take on one H100/H200: the suite skips
-a part whose estimate exceeds what is left of its ``--budget``."""
+"""The GPU measurements of docs/performance.md in the order they run (what the speed issue's targets need
+first: adapter overhead eager and compiled, the compiled batch-16 step with its MFU and peak memory),
+each with the seconds it is expected to take on one H100/H200: the suite skips a part whose estimate
+exceeds what is left of its ``--budget``."""
 
 QUICK = {'--batch-size': '1', '--frames': '4', 'configs/unistd/multi10.py': 'configs/unistd/tiny_test.py',
          str(BASELINES[2]): str(ROOT / 'configs/baselines/demo_tau.py')}
@@ -319,7 +329,7 @@ def suite(args) -> None:
             if args.quick:
                 argv, estimate = quick_argv(list(argv)), QUICK_SECONDS * (10 if '--compile' in argv else 1)
             argv = list(argv)
-            if args.device and argv[0] != 'data':
+            if args.device and argv[0] not in ('data', 'kernels'):
                 argv += ['--device', args.device]
             command = f'`python tools/benchmark.py {" ".join(argv)}`'
             if argv[0] in ('train', 'infer'):
@@ -392,6 +402,7 @@ def main(argv=None) -> int:
     sub = commands.add_parser('adapters', help='backbone step with and without RA-MoE and temporal modules')
     common(sub)
     sub.add_argument('--no-sdpa', action='store_true')
+    sub.add_argument('--compile', action='store_true', help='compile the blocks as trainer.compile does')
     sub.set_defaults(run=adapters)
     sub = commands.add_parser('kernels', help='kernels per ViT block in a training step, eager and compiled; roofline')
     sub.add_argument('-c', '--config', required=True)

@@ -123,20 +123,21 @@ def measure(model: nn.Module, model_on_meta: nn.Module, task: str, batch_size: i
     spec = model.tasks[task]
     x = torch.randn(batch_size, *spec.input_shape, device=device)
     y = torch.randn(batch_size, *spec.output_shape, device=device)
-    run = torch.compile(model) if compile_model else model
+    if compile_model:
+        compile_regions(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4) if train and trainable else None
 
     def step() -> None:
         if train:
             with autocast(device, bf16):
-                loss = F.mse_loss(run(x, task).float(), y)
+                loss = F.mse_loss(model(x, task).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         else:
             with torch.no_grad(), autocast(device, bf16):
-                run(x, task)
+                model(x, task)
 
     model.train(train)
     if device.type == 'cuda':
@@ -190,11 +191,22 @@ def ra_moe_variants(dim: int = 768, experts: int = 6, groups: int = 3, rank: flo
             'base qkv Linear alone': base, 'base qkv + adapter (one addmm)': RAMoELinear(base, frozen)}
 
 
+def compile_regions(model: nn.Module) -> None:
+    """The training path's compilation (``trainer.compile``): the model's shared core region by region,
+    or the whole model when it names no regions."""
+    if not getattr(model, 'compile_regions', None) or not model.compile_regions():
+        model.compile(dynamic=True)
+
+
 def backbone_step_seconds(model: nn.Module, tokens: int, batch_size: int, device: torch.device, bf16: bool,
-                          warmup: int, repeats: int) -> float:
+                          warmup: int, repeats: int, compile_blocks: bool = False) -> float:
     """Training step of ``model.backbone`` alone on random tokens ``(B, tokens, L)``: forward, backward
-    to the tokens (as the task encoders need) and to any trainable backbone parameter."""
+    to the tokens (as the task encoders need) and to any trainable backbone parameter; with
+    ``compile_blocks`` its blocks are compiled as training compiles them (``trainer.compile``)."""
     backbone = model.backbone.to(device).train()
+    if compile_blocks and not getattr(model, '_blocks_compiled', False):
+        model.compile_regions()
+        model._blocks_compiled = True
     x = torch.randn(batch_size, tokens, model.embed_dim, device=device, requires_grad=True)
 
     def step() -> None:
