@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .ra_moe import RAMoELoRA
+from .ra_moe import RAMoELoRA, compute_dtype
 
 
 class TemporalModule(nn.Module):
@@ -32,6 +32,7 @@ class TemporalModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, N, L)`` → ``(B, N, L)``."""
         pooled = x.mean(dim=1, keepdim=True)
+        pooled = pooled.to(compute_dtype(pooled))       # one cast (under autocast) for the FFN and the adapter
         logits = self.ffn(pooled)
         if self.adapter is not None:
             logits = logits + self.adapter(pooled)
