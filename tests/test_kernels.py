@@ -26,6 +26,9 @@ def test_counter_sees_kernels_not_views_and_prices_them_on_the_roofline():
     assert counter.by_operator == {'mm': 2, 'clone': 1, '_to_copy': 2}
     flops, moved = counter.costs[0]
     assert flops == 2 * 64 * 32 * 16 and moved == 4 * (64 * 32 + 32 * 16 + 64 * 16)
+    with KernelCounter() as in_place:
+        product.addmm_(a, b)
+    assert in_place.costs[0][0] == flops                  # an in-place product costs as the out-of-place one
     assert counter.roofline_seconds() == pytest.approx(sum(max(f / H200_FLOPS, m / H200_BYTES)
                                                            for f, m in counter.costs))
 

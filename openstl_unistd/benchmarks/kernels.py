@@ -95,9 +95,13 @@ class KernelCounter(TorchDispatchMode):
 
 
 def _flops(func, args, kwargs, out) -> float:
+    """FLOPs by PyTorch's formulas; an in-place product (``addmm_``, ``baddbmm_``) costs as its out-of-place one."""
     from torch.utils.flop_counter import flop_registry
 
-    formula = flop_registry.get(func.overloadpacket)
+    packet = func.overloadpacket
+    formula = flop_registry.get(packet)
+    if formula is None and packet.__name__.endswith('_'):
+        formula = flop_registry.get(getattr(_aten, packet.__name__[:-1], None))
     return float(formula(*args, **kwargs, out_val=out)) if formula is not None else 0.0
 
 
