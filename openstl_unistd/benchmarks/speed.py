@@ -188,7 +188,7 @@ def ra_moe_variants(dim: int = 768, experts: int = 6, groups: int = 3, rank: flo
     frozen.round_and_freeze()
     base = nn.Linear(dim, groups * dim)
     return {'per-expert loop': NaiveRAMoE(stacked), 'stacked': stacked, 'stacked, frozen ranks': frozen,
-            'base qkv Linear alone': base, 'base qkv + adapter (one addmm)': RAMoELinear(base, frozen)}
+            'base qkv Linear alone': base, 'base qkv + adapter (one node)': RAMoELinear(base, frozen)}
 
 
 def compile_regions(model: nn.Module) -> None:
