@@ -79,6 +79,8 @@ def test_the_config_key_reaches_the_model_and_a_bad_value_is_reported():
     from openstl_unistd.utils.config import load_config
 
     tiny = ROOT / 'configs/unistd/tiny_test.py'
+    paper = build_structure(load_config(tiny))
+    assert [name for name, encoder in paper.encoders.items() if encoder.checkpoint] == ['sevir']
     cfg = load_config(tiny, {'model.checkpointing': True})
     assert all(encoder.checkpoint for encoder in build_structure(cfg).encoders.values())
     cfg = load_config(tiny, {'model.checkpointing': ['human', 'kth']})
