@@ -1,4 +1,6 @@
 """UniSTD(checkpointing=...): the same outputs and gradients for less memory; the option's values."""
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,10 @@ def test_the_config_key_reaches_the_model_and_a_bad_value_is_reported():
     assert [name for name, encoder in build_structure(cfg).encoders.items() if encoder.checkpoint] == ['human', 'kth']
     with pytest.raises(ValueError, match=r"checkpointing: expected .*; got 'yes' \(str\)"):
         build_structure(load_config(tiny, {'model.checkpointing': 'yes'}))
+
+
+def test_on_the_command_line_a_bad_value_is_one_line_naming_the_option():
+    result = subprocess.run([sys.executable, str(ROOT / 'tools/analyze.py'), '-c', 'configs/unistd/tiny_test.py',
+                             '--cfg-options', 'model.checkpointing=yes'], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.startswith("error: checkpointing: expected False, True") and "got 'yes' (str)" in result.stderr

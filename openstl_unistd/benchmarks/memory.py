@@ -23,7 +23,8 @@ step still alive during the forward (the method sets them to ``None`` only befor
 inputs and targets, every activation and temporary, autocast's cached weight casts, each storage
 rounded up to the CUDA caching allocator's 512-byte blocks. Not counted: the allocator's larger
 segments and fragmentation, cuBLAS/cuDNN/flash-attention workspaces, the CUDA context (~0.5–1 GB
-outside PyTorch's allocator), and anything Lightning or a data loader keeps on the device.
+outside PyTorch's allocator), and anything Lightning or a data loader keeps on the device. The step
+is the eager one: a region under ``torch.compile`` may keep fewer tensors for its backward.
 """
 from __future__ import annotations
 
