@@ -64,6 +64,22 @@ def test_adapter_ramoe_and_eval_tables():
     assert evaluation[0][0] == 'task' and all(value > 0 for value in numbers(evaluation[1], 2))
 
 
+def test_memory_table_estimates_every_task_with_and_without_checkpointing_and_measures_one():
+    out = run('memory', '-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--cfg-options', 'tasks=[kth,enso]',
+              'model.checkpointing=[kth]', '--batch-size', '2', '--measure', 'kth')
+    (table,) = tables(out)
+    assert table[0][:2] == ['task', 'peak, no checkpointing'] and table[0][-2:] == ['measured (cpu)',
+                                                                                      'estimate / measured']
+    rows = {row[0]: row for row in table[1:]}
+    assert list(rows) == ['kth', 'enso']
+    column = {title: i for i, title in enumerate(table[0])}
+    kth = rows['kth']
+    assert float(kth[column["peak, 'ends'"]]) < float(kth[column['peak, no checkpointing']])
+    assert kth[column['config checkpoints']] == 'ends' and rows['enso'][column['config checkpoints']] == 'no'
+    assert kth[column["config's peak"]] == kth[column["peak, 'ends'"]]
+    assert 0.8 < float(kth[column['estimate / measured']]) < 1.1 and rows['enso'][-1] == '-'
+
+
 def test_grouped_convolution_backward_is_counted_once_per_gradient():
     import torch
     from torch import nn

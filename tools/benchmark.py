@@ -3,6 +3,7 @@
     python tools/benchmark.py train -c configs/unistd/multi10.py --tasks sevir human --compare --bf16
     python tools/benchmark.py infer -c configs/unistd/multi10.py --tasks sevir --compare
     python tools/benchmark.py adapters -c configs/unistd/multi10.py --tasks sevir human
+    python tools/benchmark.py memory -c configs/unistd/multi10.py --batch-size 16 --bf16   # peak per task, on the CPU
     python tools/benchmark.py ramoe [--tokens 576]
     python tools/benchmark.py kernels -c configs/unistd/multi10.py [--json]   # kernels per ViT block, roofline
     python tools/benchmark.py eval --tasks sevir
@@ -152,6 +153,74 @@ def _most_tokens(tasks: list) -> str:
     return max(resolve_tasks(tasks), key=lambda t: t.token_grid[0] * t.token_grid[1]).name
 
 
+def memory(args) -> None:
+    """Estimated peak memory of a training step per task, without and with checkpointing of the task
+    ends (UniSTD), the config's own choice, and with ``--measure`` the measured peak beside it."""
+    from openstl_unistd.benchmarks.memory import GIB, estimate_training_peaks, measured_training_peak
+    from openstl_unistd.benchmarks.speed import OUT_OF_MEMORY, free_memory, step_flops
+    from openstl_unistd.utils.analysis import build_structure
+    from openstl_unistd.utils.config import build_model, load_config
+
+    cfg = load_config(args.config, args.cfg_options)
+    tasks = args.tasks or list(cfg.tasks)
+    device = device_of(args)
+    chosen = build_structure(cfg)
+    unistd = cfg['model']['type'] == 'UniSTD'
+    variants = {'config': chosen}
+    if unistd:
+        for label, value in (('none', False), ('ends', True)):
+            variant = dict(cfg)
+            variant['model'] = {**dict(cfg['model']), 'checkpointing': value}
+            variants[label] = build_structure(variant)
+        if not chosen.backbone.checkpoint:      # the config's peak is one of the two per task
+            del variants['config']
+    estimates = {label: estimate_training_peaks(model, tasks, args.batch_size, args.bf16)
+                 for label, model in variants.items()}
+    rows = []
+    for task in tasks:
+        first = estimates['none' if unistd else 'config'][task]
+        row = {'task': task, 'peak': first.peak / GIB, 'weights': first.weights / GIB,
+               'optimizer': first.optimizer / GIB, 'gradients': first.gradients / GIB,
+               'activations': first.activations / GIB, 'phase': first.phase}
+        if unistd:
+            row['ends'] = estimates['ends'][task].peak / GIB
+            flops = [step_flops(variants[label], task, args.batch_size, train=True) for label in ('none', 'ends')]
+            row['flops'] = flops[1] / flops[0] - 1
+            row['chosen'] = 'ends' + (' + blocks' if chosen.backbone.checkpoint else '') \
+                if chosen.encoders[task].checkpoint else ('blocks' if chosen.backbone.checkpoint else 'no')
+            own = estimates['config'][task] if 'config' in estimates else (
+                estimates['ends' if chosen.encoders[task].checkpoint else 'none'][task])
+            row['own'] = own.peak / GIB
+        else:
+            row['own'] = row['peak']
+        row['headroom'] = 40 - row['own']
+        if task in (args.measure or []):
+            try:
+                model = build_model(cfg, load_pretrained=False)
+                row['measured'] = measured_training_peak(model, task, args.batch_size, device, args.bf16).peak / GIB
+                row['ratio'] = row['own'] / row['measured']
+            except OUT_OF_MEMORY:
+                row['measured'] = 'out of memory'
+            model = None
+            free_memory(device)
+        rows.append(row)
+    print(header(device))
+    print(f"training step (forward, backward, AdamW), batch {args.batch_size}, "
+          f"{'bf16 autocast (CUDA rules)' if args.bf16 else 'fp32'}: peak allocated memory in GiB, estimated on "
+          f"fake tensors (openstl_unistd/benchmarks/memory.py); 'ends' checkpoints every task's full-resolution "
+          f"task-end stages{'; measured: one real step on ' + device.type if args.measure else ''}")
+    columns = [('task', 'task', ''), ('peak', 'peak, no checkpointing' if unistd else 'peak', '.2f'),
+               ('weights', 'weights', '.2f'), ('optimizer', 'AdamW states', '.2f'), ('gradients', 'gradients', '.3f'),
+               ('activations', 'activations', '.2f'), ('phase', 'peak in', '')]
+    if unistd:
+        columns += [('ends', "peak, 'ends'", '.2f'), ('flops', "FLOPs of 'ends'", '+.1%'),
+                    ('chosen', 'config checkpoints', ''), ('own', "config's peak", '.2f')]
+    columns += [('headroom', 'left of 40 GiB', '.1f')]
+    if args.measure:
+        columns += [('measured', f'measured ({device.type})', '.2f'), ('ratio', 'estimate / measured', '.3f')]
+    print(table(rows, columns))
+
+
 def ramoe(args) -> None:
     from openstl_unistd.benchmarks.speed import median_seconds, ra_moe_variants
 
@@ -245,6 +314,9 @@ SUITE = [
     ('Training step at batch 16, compiled (trainer.compile)',
      ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human', '--batch-size', '16', '--bf16',
       '--compile', '--warmup', '2', '--repeats', '5'], 150),
+    ('Training-step memory, estimated and measured', ['memory', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir',
+                                                        'human', '--batch-size', '16', '--bf16', '--measure', 'sevir',
+                                                        'human'], 60),
     ('Training step, UniSTD vs the baselines', ['train', '-c', 'configs/unistd/multi10.py', '--tasks', 'sevir', 'human',
                                                  '--batch-size', '16', '--bf16', '--compare'], 120),
     ('Inference step, every paper task', ['infer', '-c', 'configs/unistd/multi10.py', '--batch-size', '16', '--bf16',
@@ -289,6 +361,8 @@ def quick_argv(argv: list[str]) -> list[str]:
         else:
             i = out.index('--tasks')
             out = out[:i + 1] + ['human'] + [a for a in out[i + 1:] if a not in ('sevir', 'human')]
+    elif out[0] == 'memory':
+        out = [a for a in out if a != 'sevir']
     elif out[0] in ('ramoe', 'eval'):
         out = out + ['--warmup', '0', '--repeats', '1'] if out[0] == 'ramoe' else out + ['--repeats', '1']
     return out
@@ -413,6 +487,12 @@ def main(argv=None) -> int:
     sub.add_argument('--json', action='store_true',
                      help='print only {"frozen", "full", "full_compiled", "roofline_ratio"} as JSON')
     sub.set_defaults(run=kernels)
+    sub = commands.add_parser('memory', help='estimated peak memory of a training step per task (fake tensors, '
+                                             'on the CPU), with and without checkpointing')
+    common(sub)
+    sub.add_argument('--measure', nargs='+', metavar='TASK',
+                     help='also measure one real step of these tasks on --device (CUDA: max_memory_allocated)')
+    sub.set_defaults(run=memory)
     sub = commands.add_parser('ramoe', help='RA-MoE adapter: per-expert loop vs stacked vs frozen ranks')
     common(sub, config=False)
     sub.add_argument('--tokens', type=int, default=576)

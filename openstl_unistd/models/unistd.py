@@ -15,7 +15,7 @@ from ..modules.spatiotemporal_block import SpatioTemporalBlock
 from ..modules.task_decoder import TaskDecoder
 from ..modules.task_encoder import TaskEncoder
 from ..modules.temporal import TemporalModule
-from ..tasks import TaskLike
+from ..tasks import KNOWN_TASKS, TaskLike
 from .parameters import ParameterCount
 from .base import MultiTaskModel
 
@@ -40,6 +40,33 @@ def _options(kind: str, value: Union[bool, Mapping, None], defaults: dict) -> Op
     if unknown:
         raise ValueError(f'unknown {kind} option(s) {unknown}; valid options: {sorted(defaults)}')
     return {**defaults, **value}
+
+
+CHECKPOINTING_PARTS = ('task_ends', 'blocks')
+"""What ``UniSTD(checkpointing=dict(...))`` can recompute in backward."""
+
+
+def _checkpointing_parts(value, served: Sequence[str]) -> tuple[frozenset[str], bool]:
+    """``(tasks whose full-resolution task-end stages are checkpointed, whether the ViT blocks are)`` of a
+    ``checkpointing`` value; ``ValueError`` with the expected and the actual value otherwise."""
+    expected = ("False, True (every task's full-resolution task ends), a list of task names, or a dict with "
+                f"{' and/or '.join(repr(p) for p in CHECKPOINTING_PARTS)} (task_ends: a bool or a list of task "
+                "names; blocks: a bool)")
+    wrong = ValueError(f'checkpointing: expected {expected}; got {value!r} ({type(value).__name__})')
+    parts = dict(value) if isinstance(value, Mapping) else {'task_ends': value}
+    if set(parts) - set(CHECKPOINTING_PARTS) or not isinstance(parts.get('blocks', False), bool):
+        raise wrong
+    ends = parts.get('task_ends', False)
+    if ends is None or isinstance(ends, bool):
+        names = set(served) if ends else set()
+    elif isinstance(ends, (list, tuple)) and all(isinstance(name, str) for name in ends):
+        unknown = sorted(set(ends) - set(served) - set(KNOWN_TASKS))
+        if unknown:
+            raise ValueError(f'checkpointing: unknown task(s) {unknown}; this model serves {sorted(served)}')
+        names = set(ends) & set(served)
+    else:
+        raise wrong
+    return frozenset(names), parts.get('blocks', False)
 
 
 class UniSTD(MultiTaskModel):
@@ -68,6 +95,13 @@ class UniSTD(MultiTaskModel):
         train_backbone: train the ViT's own weights too (next to the adapters). ``False`` (the paper's
             frozen backbone) by default; for a random backbone (the demo, paper Table 5's "Random" row,
             which does not say) a frozen one is a fixed random feature map, docs/method.md measures both.
+        checkpointing: activation checkpointing, for memory (docs/training.md): ``False`` (none),
+            ``True`` (every task's full-resolution task-end stages: the encoder's first block, the
+            decoder's last block and readout, recomputed in backward one sample at a time), a list of
+            task names (those tasks' stages; names of known tasks this model does not serve are
+            ignored, so a base config can name them), or ``dict(task_ends=<bool or names>,
+            blocks=<bool>)`` (``blocks``: every ViT block recomputed too). Outputs and gradients are
+            unchanged; the cost is a second forward of what is checkpointed.
     """
 
     def __init__(
@@ -83,11 +117,13 @@ class UniSTD(MultiTaskModel):
         skip: bool = True,
         decode: str = 'rollout',
         train_backbone: bool = False,
+        checkpointing: Union[bool, Sequence[str], Mapping] = False,
     ) -> None:
         super().__init__(tasks, decode)
         if inner_channels != 'frames' and (not isinstance(inner_channels, int) or inner_channels < 1):
             raise ValueError(f"inner_channels must be 'frames' or a positive integer, got {inner_channels!r}")
         self.skip = bool(skip)
+        checkpointed, checkpoint_blocks = _checkpointing_parts(checkpointing, list(self.tasks))
         lora_options = _options('lora', lora, PAPER_LORA)
         temporal_options = _options('temporal', temporal, PAPER_TEMPORAL)
 
@@ -117,6 +153,9 @@ class UniSTD(MultiTaskModel):
                                 hidden_channels, inner[t.name])
             for t in self.tasks.values()
         })
+        self.backbone.checkpoint = checkpoint_blocks
+        for name in checkpointed:
+            self.encoders[name].checkpoint = self.decoders[name].checkpoint = True
 
     @staticmethod
     def _temporal_module(dim: int, options: Optional[dict], adapter_options: Optional[dict]) -> Optional[TemporalModule]:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence, Union
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 
 from .pretrained import (
@@ -48,7 +49,11 @@ class ViTBackbone(nn.Module):
     """Pre-norm, blocks and final norm of a ViT, applied to tokens ``(B, N, L)``.
 
     Patch embedding, class token, learned position embedding and head are not part of it.
+    ``checkpoint`` (a plain attribute, set by the model): recompute each block in backward instead of
+    keeping its activations.
     """
+
+    checkpoint: bool = False
 
     def __init__(self, norm_pre: nn.Module, blocks: Sequence[nn.Module], norm: nn.Module,
                  embed_dim: int, num_heads: int) -> None:
@@ -61,8 +66,9 @@ class ViTBackbone(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         x = self.norm_pre(tokens)
+        recompute = self.checkpoint and torch.is_grad_enabled()
         for block in self.blocks:
-            x = block(x)
+            x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False) if recompute else block(x)
         return self.norm(x)
 
 

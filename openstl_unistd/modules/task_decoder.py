@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..tasks import halved_sizes
+from .checkpointing import checkpoint_in_chunks
 from .conv_blocks import UpBlock
 
 
@@ -16,7 +17,12 @@ class TaskDecoder(nn.Module):
     A 1×1 convolution maps ``L`` to ``F·C'`` (``F = frames``, the frames of one decoded pass), time
     is folded into the batch, ``depth`` up blocks restore the exact ``(H, W)`` the encoder started
     from (the last one adds the skip before its stride-1 layer), and a 1×1 convolution gives ``C``.
+
+    ``checkpoint`` (a plain attribute, set by the model): recompute the last, full-resolution block
+    and the readout in backward one sample at a time instead of keeping their activations.
     """
+
+    checkpoint: bool = False
 
     def __init__(
         self,
@@ -48,8 +54,14 @@ class TaskDecoder(nn.Module):
         grid_h, grid_w = self.grid
         features = self.proj(tokens.transpose(1, 2).reshape(b, dim, grid_h, grid_w))
         features = features.reshape(b * self.frames, self.hidden_channels, grid_h, grid_w)
-        last = len(self.blocks) - 1
-        for i, block in enumerate(self.blocks):
-            features = block(features, skip if i == last else None)
-        frames = self.readout(features)
+        for block in self.blocks[:-1]:
+            features = block(features)
+        if self.checkpoint and torch.is_grad_enabled():
+            frames = checkpoint_in_chunks(self._full_resolution, b, features, skip)
+        else:
+            frames = self._full_resolution(features, skip)
         return frames.reshape(b, self.frames, self.channels, *frames.shape[-2:])
+
+    def _full_resolution(self, features: torch.Tensor, skip: Optional[torch.Tensor]) -> torch.Tensor:
+        """The last block (with the skip) and the readout: ``(N, C', h, w)`` → ``(N, C, H, W)``."""
+        return self.readout(self.blocks[-1](features, skip))

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ..tasks import halved_sizes
+from .checkpointing import checkpoint_in_chunks
 from .conv_blocks import DownBlock
 
 
@@ -15,7 +16,12 @@ class TaskEncoder(nn.Module):
     block: a stride-1 convolution to ``inner_channels``, then a stride-2 one to ``C'``), time is
     unfolded into channels ``(B, T·C', H', W')`` and a 1×1 convolution projects to ``L``. The first
     block's stride-1 output is returned for the decoder's skip path (SimVP's ``enc1``).
+
+    ``checkpoint`` (a plain attribute, set by the model): recompute the first, full-resolution
+    block in backward one sample at a time instead of keeping its activations.
     """
+
+    checkpoint: bool = False
 
     def __init__(
         self,
@@ -43,8 +49,11 @@ class TaskEncoder(nn.Module):
         b, t, c, h, w = x.shape
         features = x.reshape(b * t, c, h, w)
         skip = None
-        for block in self.blocks:
-            features, full = block(features)
+        for i, block in enumerate(self.blocks):
+            if i == 0 and self.checkpoint and torch.is_grad_enabled():
+                features, full = checkpoint_in_chunks(block, b, features)
+            else:
+                features, full = block(features)
             skip = full if skip is None else skip
         grid_h, grid_w = features.shape[-2:]
         features = features.reshape(b, t * self.hidden_channels, grid_h, grid_w)

@@ -4,6 +4,9 @@
 # stride-1 convolutions have T' channels (Table 8), with SimVP's skip path; each task a T → T model
 # rolled out to T' as OpenSTL's SimVP method does (this reproduces paper Table 9; docs/method.md).
 # pretrained=True reads the Hugging Face cache; set a file path to use a local checkpoint.
+# checkpointing: SEVIR's full-resolution task ends are recomputed in backward, one sample at a time: its
+# batch-16 bf16 step would otherwise need ~55 GiB, the other nine tasks fit in 40 GiB without it
+# (docs/performance.md, "Memory"; `python tools/benchmark.py memory`).
 method = dict(type='unistd')
 model = dict(
     type='UniSTD',
@@ -17,4 +20,5 @@ model = dict(
     lora=dict(qkv_experts=6, proj_experts=2, max_rank=8, init_rank=4.5, alpha=1.0, gamma=1.0,
               top_k=None, learn_rank=True),
     temporal=dict(hidden_ratio=6, experts=2),
+    checkpointing=['sevir'],
 )
