@@ -26,6 +26,7 @@ def three_steps(tmp_path, name, compile_):
 
 def test_compiled_training_gives_the_eager_losses_and_plain_checkpoints(tmp_path):
     torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
     eager, eager_ckpt = three_steps(tmp_path, 'eager', False)
     compiled, compiled_ckpt = three_steps(tmp_path, 'compiled', True)
     assert len(eager) == len(compiled) == STEPS
@@ -60,6 +61,7 @@ def test_one_compiled_graph_serves_every_token_grid_and_batch_size(tiny_unistd):
     """Dynamic shapes: the regions compile once, whatever the task's grid or the batch size (≥ 2: PyTorch
     specializes sizes of 1, so a batch of one sample adds one graph)."""
     torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()                   # earlier tests' graphs are counted there too
     torch.manual_seed(0)
     tasks = ['taxibj', 'kth']                              # 8×8 and 16×16 token grids
     model = tiny_unistd(tasks, backbone_kwargs=dict(depth=2))

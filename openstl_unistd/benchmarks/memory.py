@@ -326,8 +326,10 @@ def estimate_training_peaks(model: nn.Module, tasks: Sequence[str], batch_size: 
 
             training_step(structure, optimizer, x, y, task, bf16, phase=phase)
             # the previous step's gradients (of this task) live through the forward, until zero_grad
-            grads = sum(tracker.rounded(p.grad.untyped_storage().nbytes()) for p in structure.parameters()
-                        if p.grad is not None)
+            # (each storage once: a node may hand out gradients that are slices of one tensor)
+            storages = {id(s): s for s in (p.grad.untyped_storage() for p in structure.parameters()
+                                           if p.grad is not None)}
+            grads = sum(tracker.rounded(storage.nbytes()) for storage in storages.values())
             before = phases['forward']
             forward = replace(before, peak=before.peak + grads, gradients=before.gradients + grads)
             estimates[task] = max(forward, MemoryEstimate.from_tracker(tracker), key=lambda e: e.peak)
