@@ -10,7 +10,8 @@ from openstl_unistd import load_model
 from openstl_unistd.core.scaling import Scaling
 from openstl_unistd.modules.pretrained import file_sha256
 from openstl_unistd.utils.cli import run_tool
-from openstl_unistd.utils.export import export_model, pretrained_keys
+from openstl_unistd.modules.adapter import backbone_keys
+from openstl_unistd.utils.export import export_model
 from openstl_unistd.utils.model_card import CARD_KEY
 
 from .test_forecast_files import _tool
@@ -40,7 +41,7 @@ def test_export_holds_only_the_trained_tensors_and_the_card(pretrained, tmp_path
     checkpoint, weights, model = pretrained
     summary = export_model(checkpoint, tmp_path / 'adapters.safetensors')
     state = model.state_dict()
-    frozen = pretrained_keys(model)
+    frozen = backbone_keys(model)
     assert frozen and all(k.startswith('backbone.') for k in frozen)
     assert 'backbone.blocks.0.block.attn.qkv.base_layer.weight' in frozen and 'backbone.norm.weight' in frozen
     with safe_open(str(summary.path), framework='pt') as handle:

@@ -48,7 +48,7 @@ def test_vit_b_structure_gives_the_method_token_grid_for_every_task():
     assert type(backbone.blocks[0].block.mlp.act).__name__ == 'QuickGELU'
     for name, (_, (grid_h, grid_w)) in METHOD_TABLE.items():
         spec = PAPER_TASKS[name]
-        tokens = model.encode(torch.empty(2, *spec.input_shape, device='meta'), name)
+        tokens, _ = model.encoders[name](torch.empty(2, *spec.input_shape, device='meta'))
         assert tokens.shape == (2, grid_h * grid_w, 768), name
         # paper configs decode T → T passes (rolled out to T'); Table 8's stride-1 width is that T
         frames = spec.input_frames

@@ -127,12 +127,6 @@ def warn_if_squeezed(train_values, channel_axis: int, mean: np.ndarray, std: np.
                       "consider scale='standard' or clipping them", ScalingWarning, stacklevel=3)
 
 
-def scale_as_lists(mean, std) -> dict[str, list[float]]:
-    """``{'mean': [...], 'std': [...]}`` per channel (JSON-ready), from scalars or ``(C, 1, 1)`` arrays."""
-    return {'mean': np.asarray(mean, dtype=np.float64).ravel().tolist(),
-            'std': np.asarray(std, dtype=np.float64).ravel().tolist()}
-
-
 def model_range_of(values, mean: np.ndarray, std: np.ndarray, channel_axis: int) -> Optional[float]:
     """``max − min`` of ``values`` in model units over all channels (the data range of PSNR/SSIM for
     field tasks), or ``None`` for an empty split."""

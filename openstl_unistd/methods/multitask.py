@@ -28,6 +28,7 @@ from torchmetrics import MeanMetric
 
 from ..core.metrics import ForecastMetrics
 from ..core.schedules import warmup_cosine
+from ..core.state_diff import StateDiff
 from ..tasks import KNOWN_TASKS, TaskSpec
 
 
@@ -72,16 +73,8 @@ def checkpoint_mismatch(checkpoint: Mapping, tasks: Sequence[str],
                                               f'not in the config: {extra}' if extra else '') if part)
         return (f'it was trained on tasks {saved}, the config has {list(tasks)} '
                 f'({detail or "same tasks in another order"})')
-    absent = [k for k in ours if k not in state]
-    unexpected = [k for k in state if k not in ours]
-    shaped = [k for k in ours if k in state and tuple(state[k].shape) != tuple(ours[k].shape)]
-    if absent or unexpected or shaped:
-        first = shaped[0] if shaped else (absent or unexpected)[0]
-        example = (f'{first}: {tuple(state[first].shape)} in the checkpoint, {tuple(ours[first].shape)} in the model'
-                   if shaped else first)
-        return (f'same tasks, but another model: {len(absent)} tensor(s) missing, {len(unexpected)} unexpected, '
-                f'{len(shaped)} of another shape (first: {example})')
-    return None
+    diff = StateDiff.of(ours, state)
+    return f'same tasks, but another model: {diff.describe("the checkpoint")}' if diff else None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from typing import Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from ..modules.adapter import adapter_part, adapters, set_backbone_trainable
 from ..modules.backbone import build_backbone
 from ..modules.lora_injection import inject_ra_moe
 from ..modules.position_encoding import SinCos2DPositionEncoding
@@ -129,7 +130,6 @@ class UniSTD(MultiTaskModel):
 
         vit = build_backbone(backbone, pretrained, **dict(backbone_kwargs or {}))
         self.train_backbone = bool(train_backbone)
-        vit.requires_grad_(self.train_backbone)
         dim = vit.embed_dim
         adapter_options = None
         if lora_options is not None:
@@ -139,6 +139,7 @@ class UniSTD(MultiTaskModel):
             SpatioTemporalBlock(block, self._temporal_module(dim, temporal_options, adapter_options))
             for block in vit.blocks
         ])
+        set_backbone_trainable(vit, self.train_backbone)
         self.backbone = vit
         self.embed_dim = dim
         self.position_encoding = SinCos2DPositionEncoding(dim)
@@ -163,12 +164,6 @@ class UniSTD(MultiTaskModel):
             return None
         adapter = RAMoELoRA(dim, dim, options['experts'], **adapter_options) if adapter_options is not None else None
         return TemporalModule(dim, options['hidden_ratio'], adapter)
-
-    def encode(self, x: torch.Tensor, task: str) -> torch.Tensor:
-        """``(B, T, C, H, W)`` → position-encoded tokens ``(B, H'·W', L)``."""
-        self.check_input(x, task)
-        encoder = self.encoders[task]
-        return self.position_encoding(encoder(x)[0], encoder.grid)
 
     def repeated_regions(self) -> list[tuple[str, nn.Module]]:
         """The ViT blocks (with their adapters and temporal modules)."""
@@ -213,25 +208,14 @@ class UniSTD(MultiTaskModel):
         return torch.stack(rows).cpu()  # one transfer: the table is logged every step of the search
 
     def parameter_breakdown(self) -> dict[str, ParameterCount]:
-        """Trainable/frozen element counts per part (:data:`PARTS`)."""
+        """Trainable/frozen element counts per part: :data:`PARTS`, then any other part an adapter
+        declares (:class:`~..modules.adapter.Adapter`)."""
         counts = {part: ParameterCount() for part in PARTS}
+        found = adapters(self)
         for name, parameter in self.named_parameters():
-            counts[self._part_of(name)].add(parameter)
+            if name.startswith(('encoders.', 'decoders.')):
+                part = 'task encoders' if name.startswith('encoders.') else 'task decoders'
+            else:
+                part = adapter_part(name, found) or 'backbone (pretrained)'
+            counts.setdefault(part, ParameterCount()).add(parameter)
         return counts
-
-    @staticmethod
-    def _part_of(name: str) -> str:
-        leaf = name.rsplit('.', 1)[-1]
-        if name.startswith('encoders.'):
-            return 'task encoders'
-        if name.startswith('decoders.'):
-            return 'task decoders'
-        if leaf == 'rank':
-            return 'ranks'
-        if leaf in ('lora_A', 'lora_B'):
-            return 'LoRA experts'
-        if '.router.' in name:
-            return 'routers'
-        if '.temporal.ffn.' in name:
-            return 'temporal FFN'
-        return 'backbone (pretrained)'

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.rank_budget import round_to_budget
+from .adapter import Adapter
 
 RANK_GRADIENTS = ('eq9', 'marginal_gain')
 AUTOCAST_DEVICES = ('cpu', 'cuda', 'xpu', 'mps')
@@ -254,7 +255,7 @@ def _rows_into(values: Optional[torch.Tensor], rows: torch.Tensor, total: int) -
     return values.new_zeros(total, values.shape[1]).index_add_(0, rows, values)
 
 
-class RAMoELoRA(nn.Module):
+class RAMoELoRA(Adapter):
     """The adapter path ``α · Σ_e G_e(x) · ((x A_e) ⊙ m_e) B_e`` of one or more groups.
 
     Shapes: ``x (B, N, in_features)`` → ``(B, N, groups · out_features)``; group ``g`` fills the
@@ -270,6 +271,9 @@ class RAMoELoRA(nn.Module):
     (paper Eq. 9, γ times the contribution of component ``⌊r⌋``) or ``'marginal_gain'``
     (``−``:func:`marginal_gain`; the forward is the same).
     """
+
+    PARTS = {'lora_A': 'LoRA experts', 'lora_B': 'LoRA experts', 'router': 'routers', 'rank': 'ranks',
+             'rank_frozen': 'ranks'}
 
     def __init__(
         self,

@@ -6,10 +6,11 @@ from typing import Optional
 import torch
 from torch import nn
 
+from .adapter import Adapter
 from .ra_moe import RAMoELoRA, compute_dtype
 
 
-class TemporalModule(nn.Module):
+class TemporalModule(Adapter):
     """Channel gate from the token mean: ``x · 2σ(FFN_t(x̄) + RA-MoE1D(x̄))``.
 
     Each token channel mixes the T input frames (a token is ``T·C'`` features projected to ``L``),
@@ -18,6 +19,8 @@ class TemporalModule(nn.Module):
     zero-initialized and the adapter starts at zero, so the gate is exactly 1 at initialization
     (**Decision** in docs/method.md: the paper's ``x + sigmoid(o)`` would add 0.5 everywhere).
     """
+
+    PARTS = {'ffn': 'temporal FFN'}
 
     def __init__(self, dim: int, hidden_ratio: int = 6, adapter: Optional[RAMoELoRA] = None) -> None:
         super().__init__()

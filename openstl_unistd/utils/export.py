@@ -15,24 +15,12 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
+from ..core.state_diff import StateDiff
+from ..modules.adapter import backbone_keys
 from .model_card import CARD_KEY, ModelCard
 from .model_files import EXPORT_FORMAT, ModelFile, load_state_strictly, read_model_file
 
 PathLike = Union[str, Path]
-
-
-def pretrained_keys(model: nn.Module) -> set[str]:
-    """State-dict keys of the frozen pretrained backbone: under ``backbone.`` and outside every adapter
-    (RA-MoE) and temporal module. Empty for models without a backbone (all their weights are trained)."""
-    from ..modules.ra_moe import RAMoELoRA
-    from ..modules.temporal import TemporalModule
-
-    backbone = getattr(model, 'backbone', None)
-    if not isinstance(backbone, nn.Module):
-        return set()
-    trained = tuple(f'backbone.{name}.' for name, module in backbone.named_modules()
-                    if isinstance(module, (RAMoELoRA, TemporalModule)))
-    return {key for key in model.state_dict() if key.startswith('backbone.') and not key.startswith(trained)}
 
 
 def _describe(backbone: dict) -> str:
@@ -98,7 +86,7 @@ def export_model(source: Union[PathLike, ModelFile], out: PathLike, backbone_fil
     card = card or model_file.require_card()
     model = card.build_model()
     load_state_strictly(model, model_file.state, model_file.path, f'the model of its card ({card.model.get("type")})')
-    frozen = set() if card.backbone_stored else pretrained_keys(model)
+    frozen = set() if card.backbone_stored else backbone_keys(model)
     if frozen and card.backbone is None:
         raise ValueError(f'{model_file.path}: its model card does not identify the backbone; an export could not '
                          'restore it')
@@ -125,15 +113,9 @@ def model_from_export(model_file: ModelFile, backbone_file: Optional[PathLike] =
     card = model_file.require_card()
     weights = backbone_file_for(card, model_file.path, backbone_file)
     model = card.build_model(pretrained=weights if weights is not None else False)
-    frozen = pretrained_keys(model) if weights is not None else set()
-    expected = {k for k in model.state_dict() if k not in frozen}
-    missing = sorted(expected - set(model_file.state))
-    unexpected = sorted(set(model_file.state) - expected)
-    if missing or unexpected:
-        raise ValueError(f'{model_file.path}: the export does not fit the model of its card: '
-                         f'missing {missing[:3]} ({len(missing)}), unexpected {unexpected[:3]} ({len(unexpected)})')
-    wrong = [k for k in expected if model_file.state[k].shape != model.state_dict()[k].shape]
-    if wrong:
-        raise ValueError(f'{model_file.path}: tensors of another shape than the model\'s, e.g. {wrong[:3]}')
+    frozen = backbone_keys(model) if weights is not None else set()
+    expected = {k: v for k, v in model.state_dict().items() if k not in frozen}
+    StateDiff.of(expected, model_file.state).check(model_file.path, f'the model of its card ({card.model.get("type")})',
+                                                   file='the export')
     model.load_state_dict(model_file.state, strict=False)
     return model

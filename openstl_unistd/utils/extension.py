@@ -21,12 +21,11 @@ from typing import Mapping, Optional, Sequence
 
 from torch import nn
 
+from ..core.state_diff import StateDiff
+from ..modules.adapter import backbone_keys
 from ..tasks import TaskSpec
 from .model_card import ModelCard
 from .model_files import ModelFile, read_model_file
-
-EXTENSION_KEYS = ('init_from', 'train_only')
-"""Top-level config keys of an extension run."""
 
 TASK_END_PARTS = ('encoders', 'decoders')
 
@@ -98,7 +97,7 @@ class Extension:
                              'parameter name or prefix (backbone.blocks.0.block.attn.qkv.adapter, ...)')
 
     def _load(self, model: nn.Module, source: ModelFile, backbone_file: Optional[Path]) -> None:
-        from .export import backbone_file_for, pretrained_keys
+        from .export import backbone_file_for
 
         where = f'init_from {source.path}'
         if source.card is not None:
@@ -120,15 +119,11 @@ class Extension:
                     raise ValueError(f"{where}: the export needs the model's pretrained backbone file; set "
                                      'model.pretrained to the file it was trained with')
                 backbone_file_for(card, source.path, backbone_file)
-                expected -= pretrained_keys(model)
-        unexpected = sorted(set(source.state) - set(state))
-        wrong = [f'{k}: {tuple(v.shape)} in the file, {tuple(state[k].shape)} in the model'
-                 for k, v in source.state.items() if k in state and v.shape != state[k].shape]
-        if unexpected or wrong:
-            raise ValueError(f'{where}: its tensors do not fit the model of the config: '
-                             f'unexpected {unexpected[:3]} ({len(unexpected)}), other shapes {wrong[:2]} ({len(wrong)})')
+                expected -= backbone_keys(model)
+        diff = StateDiff.of(state, source.state)
+        StateDiff(unexpected=diff.unexpected, shapes=diff.shapes).check(where, 'the model of the config')
         parameters = {name for name, _ in model.named_parameters()}
-        new = sorted((expected & parameters) - set(source.state))
+        new = sorted(k for k in diff.missing if k in expected and k in parameters)
         untrained = [k for k in new if self.train_only and not any(_matches(k, e) for e in self.train_only)]
         if untrained:
             raise ValueError(f'{where}: {len(untrained)} parameters are neither in the file nor in train_only, so they '

@@ -12,6 +12,7 @@ from typing import Literal, Optional, Union
 
 import torch
 
+from ..core.state_diff import StateDiff
 from .checkpoint_io import load_checkpoint
 from .model_card import CARD_KEY, ModelCard
 
@@ -90,14 +91,5 @@ def _read_checkpoint(path: Path) -> ModelFile:
 def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Union[str, Path],
                         what: str = 'the model') -> None:
     """``model.load_state_dict(state)`` with an error naming the file and the first differing keys/shapes."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f'{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model'
-             for k, v in own.items() if k in state and state[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        parts = [f'{len(missing)} missing (e.g. {missing[:3]})' if missing else '',
-                 f'{len(unexpected)} unexpected (e.g. {unexpected[:3]})' if unexpected else '',
-                 f'{len(wrong)} of another shape (e.g. {wrong[:2]})' if wrong else '']
-        raise ValueError(f'{source}: its tensors do not fit {what}: ' + '; '.join(p for p in parts if p))
+    StateDiff.of(model.state_dict(), state).check(source, what)
     model.load_state_dict(state)
