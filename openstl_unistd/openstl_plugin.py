@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os.path as osp
+from dataclasses import fields
 from typing import Mapping
 
 import numpy as np
@@ -29,7 +30,8 @@ import torch
 
 from .datasets.datamodule import MultiTaskDataModule
 from .datasets.multitask import MultiTaskDataset
-from .methods.multitask import MultiTaskTraining, TrainingOptions
+from .methods.multitask import MultiTaskTraining
+from .methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions, options_of
 from .methods.tau import DivergenceTraining
 from .methods.unistd import RankSearchTraining
 from .tasks import KNOWN_TASKS, TASK_SETS, TaskSpec, resolve_tasks
@@ -199,13 +201,11 @@ def _method_classes(base_method: type) -> dict[str, type]:
                      '__doc__': f'{name} for OpenSTL: {training.__name__} on OpenSTL\'s Base_method.'})
 
     def rank_search(self, args):
-        self.init_rank_search(int(args.get('search_epochs', 10)), args.get('rank_lr'),
-                              float(args.get('rank_momentum', 0.9)), args.get('rank_budget'),
-                              float(args.get('rank_budget_beta', 1.0)),
-                              args.get('rank_formulation', 'marginal_gain'))
+        self.init_rank_search(options_of(RankSearchOptions, args.get('rank_search'), 'rank_search'))
 
     def divergence(self, args):
-        self.init_divergence(float(args.get('alpha', 0.1)), float(args.get('tau', 0.1)))
+        self.init_divergence(DivergenceOptions(**{f.name: float(args[f.name]) for f in fields(DivergenceOptions)
+                                                  if args.get(f.name) is not None}))
 
     def nothing(self, args):
         return None

@@ -126,7 +126,7 @@ def test_register_is_idempotent_and_keeps_openstl_as_it_was():
 
 
 TINY = ("backbone = 'vit_tiny_patch16_224'\npretrained = False\nbackbone_kwargs = dict(depth=1)\n"
-        "hidden_channels = 8\nsearch_epochs = 1\nlr = 1e-3\n")
+        "hidden_channels = 8\nrank_search = dict(epochs=1)\nlr = 1e-3\n")
 
 
 def run_openstl(tmp_path, *arguments):

@@ -119,7 +119,7 @@ def test_paper_formulation_keeps_both_ranks_in_lockstep_on_the_same_problem():
 
 # ---- the method ----------------------------------------------------------------------------------
 
-def tiny_method(formulation, **kwargs):
+def tiny_method(formulation, search=None, **kwargs):
     from openstl_unistd.methods.unistd import UniSTDMethod
     from openstl_unistd.models.unistd import UniSTD
     from openstl_unistd.tasks import get_task
@@ -128,7 +128,7 @@ def tiny_method(formulation, **kwargs):
     tasks = [get_task('demo_traffic')]
     model = UniSTD(tasks, backbone='vit_tiny_patch16_224', pretrained=False, backbone_kwargs=dict(depth=1),
                    hidden_channels=4)
-    return UniSTDMethod(model, tasks, formulation=formulation, **kwargs)
+    return UniSTDMethod(model, tasks, rank_search=dict(formulation=formulation, **(search or {})), **kwargs)
 
 
 def manual_steps(method, steps=6):
@@ -151,7 +151,7 @@ def manual_steps(method, steps=6):
 
 
 def test_paper_option_reproduces_the_former_search_step_for_step():
-    method = tiny_method('paper', rank_lr=0.05, warmup_epochs=0)      # AdamW at 7e-4 from the first step
+    method = tiny_method('paper', dict(lr=0.05), warmup_epochs=0)      # AdamW at 7e-4 from the first step
     former = copy.deepcopy(method.model)        # the code before the rank-search issue, written out
     ranks = [m.rank for m in ra_moe_modules(former)]
     weights = [p for p in former.parameters() if p.requires_grad and all(p is not r for r in ranks)]
@@ -194,4 +194,28 @@ def test_bad_rank_search_options_are_named():
                                          r"got 'eq10'"):
         tiny_method('eq10')
     with pytest.raises(ValueError, match=r'rank_search.budget must lie in \[22, 176\] .*got 500'):
-        tiny_method('marginal_gain', rank_budget=500)
+        tiny_method('marginal_gain', dict(budget=500))
+    with pytest.raises(KeyError, match=r"rank_search: unknown key\(s\) \['search_epochs'\]; valid keys: \['beta', "):
+        tiny_method('marginal_gain', dict(search_epochs=3))
+
+
+def test_the_config_sections_reach_the_methods_under_one_spelling(tmp_path):
+    """Each key of rank_search / optim / evaluation / method (tau) lands in the option it names, and the
+    defaults are the dataclasses' (methods/options.py)."""
+    from openstl_unistd.methods.options import RankSearchOptions, TrainingOptions
+    from openstl_unistd.utils.config import build_method, build_model, build_tasks, load_config
+
+    from .test_training import ROOT, TINY
+
+    cfg = load_config(ROOT / 'configs/unistd/demo.py', {**TINY, 'rank_search.lr': 0.02, 'rank_search.epochs': 3,
+                                                        'rank_search.formulation': 'paper', 'optim.lr': 5e-3,
+                                                        'evaluation.train_mean_samples': 7})
+    tasks = build_tasks(cfg)
+    method = build_method(cfg, build_model(cfg, tasks, load_pretrained=False), tasks)
+    assert (method.rank_lr, method.rank_search.epochs, method.rank_search.formulation) == (0.02, 3, 'paper')
+    assert (method.options.lr, method.options.train_mean_samples) == (5e-3, 7)
+    assert method.rank_search.momentum == RankSearchOptions().momentum == 0.9
+    assert method.options.weight_decay == TrainingOptions().weight_decay
+    cfg.method = dict(type='tau', alpha=0.3)
+    tau = build_method(cfg, build_model(cfg, tasks, load_pretrained=False), tasks)
+    assert (tau.divergence.alpha, tau.divergence.tau) == (0.3, 0.1)

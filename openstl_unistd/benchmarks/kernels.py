@@ -208,6 +208,7 @@ PHASES = ('rank search', 'frozen ranks')
 def config_blocks(cfg, task: str) -> dict[str, nn.Module]:
     """One ViT block of ``cfg``'s model (random weights): frozen alone, and with the config's RA-MoE and
     temporal module in each training phase (the search with the config's rank formulation, then frozen ranks)."""
+    from ..methods.options import RankSearchOptions, options_of
     from ..modules.ra_moe import ra_moe_modules, round_and_freeze_ranks
     from ..tasks import resolve_tasks
     from ..utils.config import build_model
@@ -220,13 +221,13 @@ def config_blocks(cfg, task: str) -> dict[str, nn.Module]:
         model = build_model({**dict(cfg), 'model': {**options, **overrides}}, tasks=spec, load_pretrained=False)
         return model.backbone.blocks[0].train()
 
-    formulation = dict(cfg.get('rank_search') or {}).get('formulation', 'marginal_gain')
+    search = options_of(RankSearchOptions, cfg.get('rank_search'), 'rank_search')
     blocks = {'frozen block': block(lora=False, temporal=False)}
     searching = block()
     for adapter in ra_moe_modules(searching):
         if not adapter.frozen:
-            adapter.rank_gradient = 'eq9' if formulation == 'paper' else 'marginal_gain'
-    blocks[f'+ RA-MoE + temporal, {PHASES[0]} ({formulation})'] = searching
+            adapter.rank_gradient = search.rank_gradient
+    blocks[f'+ RA-MoE + temporal, {PHASES[0]} ({search.formulation})'] = searching
     frozen = copy.deepcopy(searching)
     round_and_freeze_ranks(frozen)
     blocks[f'+ RA-MoE + temporal, {PHASES[1]}'] = frozen

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -30,6 +29,7 @@ from ..core.metrics import ForecastMetrics
 from ..core.schedules import warmup_cosine
 from ..core.state_diff import StateDiff
 from ..tasks import KNOWN_TASKS, TaskSpec
+from .options import TrainingOptions
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -75,38 +75,6 @@ def checkpoint_mismatch(checkpoint: Mapping, tasks: Sequence[str],
                 f'({detail or "same tasks in another order"})')
     diff = StateDiff.of(ours, state)
     return f'same tasks, but another model: {diff.describe("the checkpoint")}' if diff else None
-
-
-@dataclass(frozen=True)
-class TrainingOptions:
-    """Optimization and evaluation settings of :class:`MultiTaskTraining`.
-
-    Attributes:
-        lr, weight_decay: AdamW on every trainable weight.
-        warmup_epochs, warmup_lr, min_lr: linear warm-up from ``warmup_lr``, then cosine to ``min_lr``.
-        grad_clip: max gradient norm (``None``: no clipping).
-        ssim_data_range: see :class:`~openstl_unistd.core.metrics.ForecastMetrics`.
-        save_dir: where test predictions and figures go (``None``: nowhere).
-        save_preds: number of test samples per task whose inputs/targets/predictions are saved.
-        figures: save a frame grid per task after testing.
-        copy_last_baseline: also score "repeat the last input frame" on the test sets.
-        train_mean_baseline: also score "predict the per-pixel training mean" (over at most
-            ``train_mean_samples`` training samples): a model that learns a flat field loses to it.
-    """
-
-    lr: float = 7e-4
-    weight_decay: float = 1e-5
-    warmup_epochs: float = 5
-    warmup_lr: float = 1e-8
-    min_lr: float = 1e-6
-    grad_clip: Optional[float] = None
-    ssim_data_range: float = 1.0
-    save_dir: Optional[str] = None
-    save_preds: int = 0
-    figures: bool = True
-    copy_last_baseline: bool = False
-    train_mean_baseline: bool = False
-    train_mean_samples: int = 512
 
 
 class MultiTaskTraining:

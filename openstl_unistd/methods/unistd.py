@@ -1,7 +1,7 @@
 """UniSTD's training: the shared multi-task loop plus the rank search of RA-MoE (METHOD.md §3, §5)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import lightning as L
 import torch
@@ -11,13 +11,14 @@ from ..core.rank_budget import BudgetSGD
 from ..modules.ra_moe import (clamp_ranks_, initial_total_rank, ra_moe_modules, rank_budget_loss, rank_parameters,
                               round_and_freeze_ranks)
 from ..tasks import TaskSpec
-from .multitask import MultiTaskTraining, TrainingOptions
+from .multitask import MultiTaskTraining
+from .options import RankSearchOptions, TrainingOptions, options_of
 
 
 class RankSearchTraining(MultiTaskTraining):
     """Adds to :class:`MultiTaskTraining` the search of the continuous ranks.
 
-    Two formulations (``formulation``, docs/method.md "Rank search"):
+    Two formulations (``rank_search.formulation``, docs/method.md "Rank search"):
 
     - ``'marginal_gain'`` (default): each rank's gradient is minus the loss decrease one more
       component of that expert would give (:func:`~..modules.ra_moe.marginal_gain`); the rank
@@ -27,7 +28,7 @@ class RankSearchTraining(MultiTaskTraining):
     - ``'paper'``: paper Eq. 9-10 literally: autograd's Eq. 9 gradient, ``β · |C − Σ r|`` added to
       the loss, SGD-Nesterov on the ranks, clamped to ``[1, max_rank]`` after each step.
 
-    At the start of epoch ``search_epochs`` every rank is rounded and frozen (paper: 10 of 90),
+    At the start of epoch ``rank_search.epochs`` every rank is rounded and frozen (paper: 10 of 90),
     jointly so that the total stays ≤ C (largest remainder). The phase is read from the model
     (``rank_frozen`` buffers), so a resumed run continues in it. The freezing is a LightningModule
     hook rather than a callback so that it also runs under OpenSTL's ``BaseExperiment``, which
@@ -35,25 +36,13 @@ class RankSearchTraining(MultiTaskTraining):
     as ``rank/<matrix>_<block>`` (models with a ``rank_table``).
     """
 
-    FORMULATIONS = ('marginal_gain', 'paper')
-    DEFAULT_RANK_LR = {'marginal_gain': 0.01, 'paper': 0.05}
-    """Rank learning rate when none is given: the paper's 0.05 for its SGD on raw gradients; 0.01 rank
-    units per step for the normalized marginal-gain steps (docs/method.md "Rank search")."""
-
-    def init_rank_search(self, search_epochs: int = 10, rank_lr: Optional[float] = None, rank_momentum: float = 0.9,
-                         rank_budget: Optional[float] = None, rank_budget_beta: float = 1.0,
-                         formulation: str = 'marginal_gain') -> None:
-        if formulation not in self.FORMULATIONS:
-            raise ValueError(f'rank_search.formulation must be one of {self.FORMULATIONS}, got {formulation!r}')
-        self.search_epochs = search_epochs
-        self.rank_lr = float(rank_lr) if rank_lr is not None else self.DEFAULT_RANK_LR[formulation]
-        self.rank_momentum = rank_momentum
-        self.rank_budget = float(rank_budget) if rank_budget is not None else initial_total_rank(self.model)
-        self.rank_budget_beta = rank_budget_beta
-        self.formulation = formulation
+    def init_rank_search(self, options: RankSearchOptions) -> None:
+        self.rank_search = options
+        self.rank_lr = options.step_size
+        self.rank_budget = float(options.budget) if options.budget is not None else initial_total_rank(self.model)
         modules = ra_moe_modules(self.model)
         for m in modules:
-            m.rank_gradient = 'eq9' if formulation == 'paper' else 'marginal_gain'
+            m.rank_gradient = options.rank_gradient
         lowest = sum(m.rank.numel() for m in modules)
         highest = sum(m.rank.numel() * m.max_rank for m in modules)
         if modules and not lowest <= self.rank_budget <= highest:
@@ -74,12 +63,13 @@ class RankSearchTraining(MultiTaskTraining):
         modules = ra_moe_modules(self.model)
         if not modules:
             return optimizers, schedulers
-        if self.formulation == 'paper':
-            optimizers.append(torch.optim.SGD(rank_parameters(self.model), lr=self.rank_lr,
-                                              momentum=self.rank_momentum, nesterov=self.rank_momentum > 0))
+        momentum = self.rank_search.momentum
+        if self.rank_search.formulation == 'paper':
+            optimizers.append(torch.optim.SGD(rank_parameters(self.model), lr=self.rank_lr, momentum=momentum,
+                                              nesterov=momentum > 0))
         else:
             groups = [{'params': [m.rank], 'max_rank': m.max_rank} for m in modules]
-            optimizers.append(BudgetSGD(groups, self.rank_budget, lr=self.rank_lr, momentum=self.rank_momentum))
+            optimizers.append(BudgetSGD(groups, self.rank_budget, lr=self.rank_lr, momentum=momentum))
         return optimizers, schedulers
 
     def active_optimizers(self) -> list:
@@ -89,17 +79,17 @@ class RankSearchTraining(MultiTaskTraining):
         return list(optimizers) if self.searching else [optimizers[0]]
 
     def extra_loss(self, batch, pred: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not self.searching or self.formulation != 'paper':
+        if not self.searching or self.rank_search.formulation != 'paper':
             return {}
-        return {'rank_budget': rank_budget_loss(self.model, self.rank_budget, self.rank_budget_beta)}
+        return {'rank_budget': rank_budget_loss(self.model, self.rank_budget, self.rank_search.beta)}
 
     def after_optimizer_steps(self) -> None:
-        if self.searching and self.formulation == 'paper':
+        if self.searching and self.rank_search.formulation == 'paper':
             clamp_ranks_(self.model)
 
     def end_search_if_due(self) -> None:
-        """Round and freeze the ranks once epoch ``search_epochs`` has begun (idempotent)."""
-        if self.current_epoch >= self.search_epochs and self.searching:
+        """Round and freeze the ranks once epoch ``rank_search.epochs`` has begun (idempotent)."""
+        if self.current_epoch >= self.rank_search.epochs and self.searching:
             round_and_freeze_ranks(self.model, self.rank_budget)
             total = sum(float(m.rank.sum()) for m in ra_moe_modules(self.model))
             self.print(f'rank search ended at epoch {self.current_epoch}: ranks rounded and frozen, '
@@ -111,7 +101,7 @@ class RankSearchTraining(MultiTaskTraining):
     def on_train_end(self) -> None:
         if self.searching:
             self.print(f'warning: training ended during the rank search (epoch {self.current_epoch} of '
-                       f'{self.search_epochs}); the ranks stay unrounded. Give trainer.max_epochs > rank_search.epochs')
+                       f'{self.rank_search.epochs}); the ranks stay unrounded. Give trainer.max_epochs > rank_search.epochs')
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # Also here: Lightning does not call ``on_train_epoch_start`` for the epoch after a checkpoint
@@ -136,22 +126,13 @@ class UniSTDMethod(RankSearchTraining, L.LightningModule):
 
     Args:
         model, tasks: see :class:`~.multitask.MultiTaskMethod`.
-        search_epochs: epochs of rank search before the ranks are rounded (total ≤ C) and frozen.
-        rank_lr, rank_momentum: SGD with Nesterov momentum on the ranks. With ``'marginal_gain'`` the
-            gradients are divided by their mean magnitude first, so ``rank_lr`` is in rank units per step.
-            ``None``: 0.01 for ``'marginal_gain'``, the paper's 0.05 for ``'paper'``.
-        rank_budget: C, the total rank; ``None`` for the initial total rank.
-        rank_budget_beta: β of the ``'paper'`` formulation's budget term (unused by ``'marginal_gain'``).
-        formulation: ``'marginal_gain'`` (default: ranks follow the marginal gain of one more component,
-            projected onto Σr = C) or ``'paper'`` (Eq. 9-10 literally: Eq. 9 gradient, β·|C − Σr| in the loss).
-        **options: :class:`~.multitask.TrainingOptions` fields.
+        rank_search: :class:`~.options.RankSearchOptions` fields (the config's ``rank_search`` section).
+        **options: :class:`~.options.TrainingOptions` fields.
     """
 
-    def __init__(self, model: nn.Module, tasks: Sequence[TaskSpec], search_epochs: int = 10,
-                 rank_lr: Optional[float] = None,
-                 rank_momentum: float = 0.9, rank_budget: Optional[float] = None, rank_budget_beta: float = 1.0,
-                 formulation: str = 'marginal_gain', **options) -> None:
+    def __init__(self, model: nn.Module, tasks: Sequence[TaskSpec], rank_search: Optional[Mapping] = None,
+                 **options) -> None:
         L.LightningModule.__init__(self)
         self.init_training(model, tasks, TrainingOptions(**options))
-        self.init_rank_search(search_epochs, rank_lr, rank_momentum, rank_budget, rank_budget_beta, formulation)
+        self.init_rank_search(options_of(RankSearchOptions, rank_search, 'rank_search'))
         self.save_hyperparameters(ignore=['model', 'tasks'])

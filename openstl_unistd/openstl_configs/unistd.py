@@ -18,10 +18,6 @@ decode = 'rollout'          # T → T rolled out to T' (OpenSTL's SimVP method; 
 lora = dict(qkv_experts=6, proj_experts=2, max_rank=8, init_rank=4.5, alpha=1.0, gamma=1.0, top_k=None,
             learn_rank=True)
 temporal = dict(hidden_ratio=6, experts=2)
-# rank search
-search_epochs = 10
-rank_lr = None                 # 0.01 for 'marginal_gain', the paper's 0.05 for 'paper'
-rank_momentum = 0.9
-rank_budget = None
-rank_budget_beta = 1.0         # β of rank_formulation='paper' only
-rank_formulation = 'marginal_gain'   # or 'paper' (Eq. 9-10 literally); docs/method.md "Rank search"
+# rank search, as in our configs (openstl_unistd/methods/options.py RankSearchOptions): lr=None is 0.01 for
+# 'marginal_gain', the paper's 0.05 for 'paper' (Eq. 9-10 literally, β·|C − Σr| in the loss); docs/method.md
+rank_search = dict(epochs=10, lr=None, momentum=0.9, budget=None, beta=1.0, formulation='marginal_gain')

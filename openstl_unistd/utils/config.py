@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import copy
 import sys
+from dataclasses import fields
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from torch import nn
 
+from ..methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions, section_keys
 from ..tasks import TaskSpec, resolve_tasks
 
-METHODS = {'unistd': (), 'multitask': (), 'tau': ('alpha', 'tau')}
+METHODS = {'unistd': (), 'multitask': (), 'tau': tuple(f.name for f in fields(DivergenceOptions))}
 """Training methods a config's ``method`` names (a string, or a dict with ``type`` and these options)."""
 
 
@@ -116,10 +118,9 @@ def _checked(options: dict, allowed: Sequence[str], section: str) -> dict:
 SECTION_KEYS = {
     'data': ('data_root', 'datasets', 'batch_size', 'val_batch_size', 'num_workers', 'sampling', 'seed',
              'steps_per_epoch', 'pin_memory'),
-    'optim': ('lr', 'weight_decay', 'warmup_epochs', 'warmup_lr', 'min_lr', 'grad_clip'),
-    'evaluation': ('ssim_data_range', 'save_preds', 'figures', 'copy_last_baseline', 'train_mean_baseline',
-                   'train_mean_samples'),
-    'rank_search': ('epochs', 'lr', 'momentum', 'budget', 'beta', 'formulation'),
+    'optim': section_keys(TrainingOptions, 'optim'),
+    'evaluation': section_keys(TrainingOptions, 'evaluation'),
+    'rank_search': tuple(f.name for f in fields(RankSearchOptions)),
     'trainer': ('max_epochs', 'precision', 'accelerator', 'devices', 'num_nodes', 'strategy', 'log_every_n_steps',
                 'check_val_every_n_epoch', 'limit_train_batches', 'limit_val_batches', 'limit_test_batches',
                 'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar', 'progress_every_n_steps', 'compile'),
@@ -222,12 +223,8 @@ def build_method(cfg: Mapping, model: nn.Module, tasks: Sequence[TaskSpec], save
     if name == 'multitask':
         return MultiTaskMethod(model, tasks, **common)
     if name == 'tau':
-        return TAUMethod(model, tasks, **options, **common)
-    search = _checked(_section(cfg, 'rank_search'), SECTION_KEYS['rank_search'], 'rank_search')
-    return UniSTDMethod(model, tasks, search_epochs=search.get('epochs', 10), rank_lr=search.get('lr'),
-                        rank_momentum=search.get('momentum', 0.9), rank_budget=search.get('budget'),
-                        rank_budget_beta=search.get('beta', 1.0),
-                        formulation=search.get('formulation', 'marginal_gain'), **common)
+        return TAUMethod(model, tasks, divergence=options, **common)
+    return UniSTDMethod(model, tasks, rank_search=_section(cfg, 'rank_search'), **common)
 
 
 def _distributed_strategy(options: dict):
