@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Union
 
+from .errors import UserTypeError
+
 IMAGE_METRICS = ('mse', 'mae', 'rmse', 'psnr', 'ssim')
 SEVIR_METRICS = ('mse', 'mae', 'csi')
 ENSO_METRICS = ('mse', 'mae', 'nino')
@@ -140,7 +142,7 @@ def resolve_task(entry: TaskLike) -> TaskSpec:
         if missing:
             raise ValueError(f"task '{fields['name']}' is not a known task, so it must give {missing}")
         return TaskSpec(**fields)
-    raise TypeError(f'a task entry must be a name, a TaskSpec or a dict, got {type(entry).__name__}')
+    raise UserTypeError(f'a task entry must be a name, a TaskSpec or a dict, got {type(entry).__name__}')
 
 
 def resolve_tasks(entries: Iterable[TaskLike]) -> list[TaskSpec]:

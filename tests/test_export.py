@@ -1,5 +1,6 @@
 """Adapter files: exports hold only what was trained, reproduce the checkpoint, and check their backbone."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from openstl_unistd.utils.export import export_model
 from openstl_unistd.utils.model_card import CARD_KEY
 
 from .test_forecast_files import _tool
+from .tools import ROOT
 from .trained import build, make_card, save_checkpoint, tiny_vit_file
 
 RAIN = dict(name='rain', input_frames=4, output_frames=3, channels=2, height=16, width=16, encoder_depth=1)
@@ -117,6 +119,20 @@ def test_export_tool_writes_the_file_and_reports_sizes(pretrained, tmp_path, cap
     assert out.is_file() and 'backbone not stored (restored from its file)' in printed and 'MiB' in printed
     assert run_tool(_tool('export'), ['--ckpt', str(checkpoint), '--out', str(tmp_path / 'x.pt')]) == 2
     assert 'an export is a .safetensors file' in capsys.readouterr().err
+
+
+def test_predict_with_a_config_and_an_export_uses_the_card_and_warns(pretrained, tmp_path, capsys):
+    checkpoint, weights, _ = pretrained
+    export = export_model(checkpoint, tmp_path / 'adapters.safetensors').path
+    config = ROOT / 'configs/unistd/demo.py'                # its model would not fit the export's tensors
+    np.save(tmp_path / 'past.npy', _inputs()['rain'])
+    common = ['--task', 'rain', '--input', str(tmp_path / 'past.npy'), '--quiet']
+    assert run_tool(_tool('predict'), ['--ckpt', str(checkpoint), *common, '--out', str(tmp_path / 'a.npy')]) == 0
+    with pytest.warns(UserWarning, match=re.escape(f"{export}: config '{config}' ignored: the export carries its model card")):
+        status = run_tool(_tool('predict'), ['--ckpt', str(export), '-c', str(config), '--cfg-options',
+                                             'model.hidden_channels=16', *common, '--out', str(tmp_path / 'b.npy')])
+    assert status == 0 and 'error' not in capsys.readouterr().err
+    assert np.array_equal(np.load(tmp_path / 'b.npy'), np.load(tmp_path / 'a.npy'))
 
 
 def test_a_trained_pretrained_backbone_is_stored_and_reproduced(pretrained, tmp_path):

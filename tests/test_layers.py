@@ -7,7 +7,7 @@ import openstl_unistd
 PACKAGE = Path(openstl_unistd.__file__).parent
 
 LAYERS = {
-    'tasks': 0, 'core': 1, 'modules': 2, 'models': 3, 'datasets': 3, 'methods': 4, 'utils': 5, 'benchmarks': 6,
+    'errors': -1, 'tasks': 0, 'core': 1, 'modules': 2, 'models': 3, 'datasets': 3, 'methods': 4, 'utils': 5, 'benchmarks': 6,
     'openstl_plugin': 6, 'openstl_configs': 7, 'openstl_train': 7, '__init__': 8,
 }
 """Rank of each top-level part of the package: a part may import parts of lower rank (or itself)."""

@@ -1,4 +1,6 @@
 """Forecasting with a trained model: horizons by rollout, physical units, errors (load_model / Predictor)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -142,9 +144,24 @@ def test_load_model_from_a_checkpoint_with_and_without_card(tmp_path):
         load_model(bare)
 
 
-def test_a_checkpoint_without_card_loads_with_its_config_and_data(tmp_path):
-    from pathlib import Path
+def test_a_config_given_with_a_checkpoint_that_has_a_card_is_ignored_with_a_warning(tmp_path):
+    from openstl_unistd import load_model
 
+    card = make_card([RAIN], {'rain': Scaling.of(3.0, 4.0)})
+    model = build(card)
+    path = save_checkpoint(model, card, tmp_path / 'best.ckpt')
+    config = Path(__file__).resolve().parents[1] / 'configs/unistd/demo.py'    # other tasks: would not fit
+    with pytest.warns(UserWarning) as caught:
+        loaded = load_model(path, config, cfg_options={'model.hidden_channels': 16})
+    assert len(caught) == 1 and str(caught[0].message) == (
+        f"{path}: config {str(config)!r} ignored: the checkpoint carries its model card, which is used "
+        '(a config is only for checkpoints without one)')
+    assert loaded.card == card
+    x = np.random.default_rng(5).normal(3, 4, (2, 4, 2, 16, 16)).astype(np.float32)
+    assert np.array_equal(loaded.predict(x, 'rain'), load_model(path).predict(x, 'rain'))
+
+
+def test_a_checkpoint_without_card_loads_with_its_config_and_data(tmp_path):
     from openstl_unistd import load_model
     from openstl_unistd.utils.config import build_model, build_tasks, load_config
 

@@ -23,7 +23,8 @@ def main(argv=None) -> int:
     p.add_argument('--ckpt', required=True, help='a checkpoint of tools/train.py')
     p.add_argument('--out', required=True, help='the export, FILE.safetensors')
     p.add_argument('--backbone-file', help='the pretrained weights file, if not at the path recorded at training')
-    p.add_argument('-c', '--config', help='config file (only for checkpoints without a model card)')
+    p.add_argument('-c', '--config', help='config file, for checkpoints without a model card (ignored, with a '
+                   'warning, for files with one)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None, help='override config keys')
     p.add_argument('--data-root', help='datasets folder, for the scalings of a checkpoint without model card')
     args = p.parse_args(argv)

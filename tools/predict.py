@@ -4,7 +4,8 @@
         --input past.npy --horizon 12 --out forecast.npy --figures --gif
     python tools/predict.py --ckpt unistd.safetensors --backbone-file ViT-B-16.pt --task rain \
         --input radar.nc --variable rain --time-dim time --out forecast.nc
-    python tools/predict.py -c CONFIG --ckpt OLD.ckpt ...          # a checkpoint without model card
+    python tools/predict.py -c CONFIG --ckpt OLD.ckpt ...          # a checkpoint without model card (a file
+                                                                   # with one ignores -c, with a warning)
 
 Inputs: .npy/.npz (N, T, C, H, W) with T ≥ the task's input frames (the last T are used), or a
 netCDF/zarr variable of dims (time, [channel], y, x). Output in the input's container, (N, K, C, H, W)
@@ -23,7 +24,8 @@ from openstl_unistd.utils.cli import run_tool
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('-c', '--config', help='config file (only for checkpoints without a model card)')
+    p.add_argument('-c', '--config', help='config file, for checkpoints without a model card (ignored, with a '
+                   'warning, for files with one)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None, help='override config keys')
     p.add_argument('--ckpt', required=True, help='checkpoint (.ckpt) or export (.safetensors)')
     p.add_argument('--backbone-file', help="an export's pretrained backbone weights (default: the recorded path)")

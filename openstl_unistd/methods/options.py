@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import ClassVar, Mapping, Optional
 
+from ..errors import UserKeyError
+
 
 def _in(section: Optional[str], default):
     """A field whose config key lives in ``section`` (``None``: set by the run, not by a config)."""
@@ -109,5 +111,5 @@ def options_of(options: type, values: Optional[Mapping], where: str):
     known = {f.name for f in fields(options)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise KeyError(f'{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}')
+        raise UserKeyError(f'{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}')
     return options(**values)

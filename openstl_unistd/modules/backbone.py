@@ -9,6 +9,7 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
+from ..errors import UserTypeError
 from .pretrained import (
     PathLike, PretrainedWeightsNotFoundError, find_cached_weights, hf_cache_dir, load_backbone_weights,
     read_state_dict)
@@ -138,7 +139,7 @@ def build_backbone(name: str = 'clip', pretrained: Union[bool, PathLike] = False
 
     model = timm.create_model(architecture, pretrained=False, num_classes=0, **timm_kwargs)
     if not all(hasattr(model, part) for part in ('norm_pre', 'blocks', 'norm')):
-        raise TypeError(f'backbone {name!r} ({architecture}) is not a timm VisionTransformer')
+        raise UserTypeError(f'backbone {name!r} ({architecture}) is not a timm VisionTransformer')
     if state is not None:
         load_backbone_weights(model, state, weights, USED_PREFIXES)
     backbone = ViTBackbone(model.norm_pre, list(model.blocks), model.norm,

@@ -6,6 +6,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from ..errors import UserTypeError
 from .ra_moe import RAMoELoRA
 
 
@@ -93,7 +94,7 @@ def inject_ra_moe(
         attn = getattr(block, 'attn', None)
         qkv, proj = getattr(attn, 'qkv', None), getattr(attn, 'proj', None)
         if not isinstance(qkv, nn.Linear) or not isinstance(proj, nn.Linear):
-            raise TypeError(
+            raise UserTypeError(
                 f'block {index}: expected a timm ViT block with attn.qkv and attn.proj nn.Linear layers, '
                 f'got qkv={type(qkv).__name__}, proj={type(proj).__name__}')
         if qkv.out_features % 3:

@@ -12,6 +12,7 @@ from typing import Mapping, Optional, Sequence
 
 from torch import nn
 
+from ..errors import UserKeyError
 from ..methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions, section_keys
 from ..tasks import TaskSpec, resolve_tasks
 
@@ -71,8 +72,8 @@ def load_config(path: str | Path, cfg_options: Optional[Mapping] = None):
         plain = cfg.to_dict()
         unknown = [key for key in cfg_options if not _key_allowed(plain, key)]
         if unknown:
-            raise KeyError(f'--cfg-options: key(s) {unknown} do not exist in {path}; '
-                           f'top-level keys are {sorted(cfg.keys())}')
+            raise UserKeyError(f'--cfg-options: key(s) {unknown} do not exist in {path}; '
+                               f'top-level keys are {sorted(cfg.keys())}')
         cfg.merge_from_dict(dict(cfg_options))
     return cfg
 
@@ -80,7 +81,7 @@ def load_config(path: str | Path, cfg_options: Optional[Mapping] = None):
 def build_tasks(cfg: Mapping) -> list[TaskSpec]:
     """The config's ``tasks`` list as task specs."""
     if 'tasks' not in cfg:
-        raise KeyError('the config has no "tasks" list')
+        raise UserKeyError('the config has no "tasks" list')
     return resolve_tasks(cfg['tasks'])
 
 
@@ -91,7 +92,7 @@ def build_model(cfg: Mapping, tasks: Optional[Sequence[TaskSpec]] = None, load_p
     parameters without the weights file).
     """
     if 'model' not in cfg:
-        raise KeyError('the config has no "model" dict')
+        raise UserKeyError('the config has no "model" dict')
     options = copy.deepcopy(dict(cfg['model']))
     model_type = options.pop('type', None)
     types = _model_types()
@@ -111,7 +112,7 @@ def _section(cfg: Mapping, name: str) -> dict:
 def _checked(options: dict, allowed: Sequence[str], section: str) -> dict:
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise KeyError(f'config section {section!r}: unknown key(s) {unknown}; valid keys: {sorted(allowed)}')
+        raise UserKeyError(f'config section {section!r}: unknown key(s) {unknown}; valid keys: {sorted(allowed)}')
     return options
 
 
@@ -188,8 +189,8 @@ def check_config(cfg: Mapping) -> list[TaskSpec]:
     unknown = sorted(set(cfg.keys()) - set(TOP_LEVEL_KEYS))
     if unknown:
         origin = f' in {cfg.filename}' if getattr(cfg, 'filename', None) else ''
-        raise KeyError(f'config{origin}: unknown top-level key(s) {unknown}; valid sections and keys: '
-                       f'{sorted(TOP_LEVEL_KEYS)}')
+        raise UserKeyError(f'config{origin}: unknown top-level key(s) {unknown}; valid sections and keys: '
+                           f'{sorted(TOP_LEVEL_KEYS)}')
     for section, keys in SECTION_KEYS.items():
         _checked(_section(cfg, section), keys, section)
     check_values(cfg)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
@@ -168,9 +169,9 @@ def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cf
                data_root: Optional[str] = None) -> Predictor:
     """A :class:`Predictor` from a checkpoint (``.ckpt``) or an export (``.safetensors``).
 
-    Without ``config`` the file's model card says everything (tasks, scalings, model options). With a
-    config (a path or a loaded config, plus ``cfg_options``) the model is built from it, for checkpoints
-    that hold no card; scalings then come from the card when it has them, else from the config's test
+    The file's model card says everything (tasks, scalings, model options). A file with a card ignores
+    ``config`` and ``cfg_options``, with a warning. For a checkpoint without a card the model is built
+    from ``config`` (a path or a loaded config, plus ``cfg_options``), the scalings from the config's test
     datasets under ``data_root``. ``backbone_file`` is the pretrained weights file of an export (default:
     the path recorded at training), checked by its SHA-256.
     """
@@ -180,6 +181,11 @@ def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cf
     from .model_files import load_state_strictly, read_model_file
 
     model_file = read_model_file(path)
+    if config is not None and model_file.card is not None:
+        given = f'config {str(config)!r}' if isinstance(config, (str, Path)) else 'the given config'
+        warnings.warn(f'{model_file.path}: {given} ignored: the {model_file.kind} carries its model card, which '
+                      'is used (a config is only for checkpoints without one)', stacklevel=2)
+        config = cfg_options = None
     if config is None:
         if cfg_options:
             raise ValueError('cfg_options need a config')
@@ -190,8 +196,6 @@ def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cf
         load_state_strictly(model, model_file.state, model_file.path, f'the model of its card ({card.model.get("type")})')
         return Predictor(model, card, device)
 
-    if model_file.kind == 'export':
-        raise ValueError(f'{model_file.path}: an export carries its own model card; load it without a config')
     if not isinstance(config, (str, Path)) and cfg_options:
         raise ValueError('cfg_options apply to a config file; merge them into a loaded config yourself')
     cfg = load_config(config, cfg_options) if isinstance(config, (str, Path)) else config
