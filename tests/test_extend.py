@@ -25,7 +25,7 @@ TINY = {
     'model.backbone_kwargs.depth': 1, 'model.hidden_channels': 8, 'data.batch_size': 4, 'data.val_batch_size': 8,
     'data.steps_per_epoch': 12, 'trainer.max_epochs': 1, 'trainer.enable_progress_bar': False,
     'trainer.log_every_n_steps': 1, 'optim.warmup_epochs': 0, 'optim.lr': 3e-3, 'evaluation.figures': False,
-    'evaluation.copy_last_baseline': False, 'tasks': [*OLD, NEW], 'train_only': NEW_ENDS,
+    'evaluation.copy_last': False, 'tasks': [*OLD, NEW], 'train_only': NEW_ENDS,
     'data.datasets': {task: dict(num_samples=8) for task in [*OLD, NEW]},
 }
 

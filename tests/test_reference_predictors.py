@@ -16,7 +16,7 @@ def scored(tmp_path, max_samples=512):
     cfg = load_config(ROOT / 'configs/unistd/demo.py', {
         'tasks': ['demo_traffic', 'demo_wave'], 'model.backbone_kwargs.depth': 1, 'model.hidden_channels': 4,
         'data.datasets.demo_traffic.num_samples': 12, 'data.datasets.demo_wave': {'num_samples': 10},
-        'data.val_batch_size': 5, 'evaluation.copy_last_baseline': True, 'evaluation.train_mean_baseline': True,
+        'data.val_batch_size': 5, 'evaluation.copy_last': True, 'evaluation.train_mean': True,
         'evaluation.train_mean_samples': max_samples, 'evaluation.figures': False,
         'trainer.enable_progress_bar': False})
     tasks = build_tasks(cfg)
@@ -47,7 +47,7 @@ def test_train_mean_predictor_scores_equal_a_direct_numpy_computation(tmp_path):
         assert scores['mse'] == pytest.approx(mse, rel=1e-5) and scores['mae'] == pytest.approx(mae, rel=1e-5)
         inputs = test.sequences[:, train.input_frames - 1:train.input_frames].astype(np.float64) / 255
         mse, _ = numpy_scores(np.broadcast_to(inputs, targets.shape), targets)
-        assert method.baseline_results[cls.task]['mse'] == pytest.approx(mse, rel=1e-5)
+        assert method.copy_last_results[cls.task]['mse'] == pytest.approx(mse, rel=1e-5)
 
 
 def test_train_mean_over_a_subset_uses_evenly_spaced_samples(tmp_path):

@@ -30,4 +30,4 @@ optim = dict(lr=2e-3, warmup_epochs=0.2, min_lr=1e-5)
 rank_search = dict(epochs=1)
 trainer = dict(max_epochs=4, precision='32', accelerator='cpu', devices=1, log_every_n_steps=20,
                progress_every_n_steps=50)
-evaluation = dict(copy_last_baseline=True, train_mean_baseline=True)
+evaluation = dict(copy_last=True, train_mean=True)

@@ -94,11 +94,11 @@ class MultiTaskTraining:
         self.val_losses = nn.ModuleDict({name: MeanMetric() for name in self.task_names})
         self.val_copy_last = nn.ModuleDict({name: MeanMetric() for name in self.task_names})
         self.test_metrics = nn.ModuleDict()
-        self.baseline_metrics = nn.ModuleDict()
+        self.copy_last_metrics = nn.ModuleDict()
         self.mean_metrics = nn.ModuleDict()
         self.train_means: dict[str, torch.Tensor] = {}
         self.test_results: dict[str, dict[str, float]] = {}
-        self.baseline_results: dict[str, dict[str, float]] = {}
+        self.copy_last_results: dict[str, dict[str, float]] = {}
         self.train_mean_results: dict[str, dict[str, float]] = {}
         self._saved: dict[str, dict[str, list]] = {}
 
@@ -258,7 +258,7 @@ class MultiTaskTraining:
         """The per-pixel training mean ``(C, H, W)`` of ``task`` in model range (from the data module)."""
         datamodule = getattr(self.trainer, 'datamodule', None)
         if not hasattr(datamodule, 'train_mean'):
-            raise ValueError('evaluation.train_mean_baseline needs a data module with training data (train_mean)')
+            raise ValueError('evaluation.train_mean needs a data module with training data (train_mean)')
         return datamodule.train_mean(task, self.options.train_mean_samples)
 
     def metric_options(self, task: str) -> dict:
@@ -275,9 +275,9 @@ class MultiTaskTraining:
             kwargs = dict(**self.metric_options(spec.name), ssim_data_range=self.options.ssim_data_range,
                           output_frames=spec.output_frames)
             self.test_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
-            if self.options.copy_last_baseline:
-                self.baseline_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
-            if self.options.train_mean_baseline:
+            if self.options.copy_last:
+                self.copy_last_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
+            if self.options.train_mean:
                 self.mean_metrics[spec.name] = ForecastMetrics(spec.metrics, **kwargs).to(self.device)
                 self.train_means[spec.name] = self.train_mean(spec.name).to(self.device)
         self._saved = {name: {'inputs': [], 'trues': [], 'preds': []} for name in self.task_names}
@@ -287,9 +287,9 @@ class MultiTaskTraining:
         task, x, y = batch['task'], batch['x'], batch['y']
         pred = self(x, task)
         self.test_metrics[task].update(pred, y)
-        if self.options.copy_last_baseline:
-            self.baseline_metrics[task].update(x[:, -1:].expand_as(y), y)
-        if self.options.train_mean_baseline:
+        if self.options.copy_last:
+            self.copy_last_metrics[task].update(x[:, -1:].expand_as(y), y)
+        if self.options.train_mean:
             self.mean_metrics[task].update(self.train_means[task].to(y.dtype).expand_as(y), y)
         self._keep_for_saving(task, x, y, pred)
 
@@ -305,8 +305,8 @@ class MultiTaskTraining:
     def on_test_epoch_end(self) -> None:
         self.test_results = {name: computed(self.test_metrics[name])
                              for name, updated in self._updated_anywhere(self.test_metrics).items() if updated}
-        self.baseline_results = {name: computed(self.baseline_metrics[name])
-                                 for name, updated in self._updated_anywhere(self.baseline_metrics).items() if updated}
+        self.copy_last_results = {name: computed(self.copy_last_metrics[name])
+                                 for name, updated in self._updated_anywhere(self.copy_last_metrics).items() if updated}
         self.train_mean_results = {name: computed(self.mean_metrics[name])
                                    for name, updated in self._updated_anywhere(self.mean_metrics).items() if updated}
         for task, scores in self.test_results.items():

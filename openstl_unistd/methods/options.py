@@ -33,8 +33,8 @@ class TrainingOptions:
         ssim_data_range: see :class:`~openstl_unistd.core.metrics.ForecastMetrics`.
         save_preds: number of test samples per task whose inputs/targets/predictions are saved.
         figures: save a frame grid per task after testing.
-        copy_last_baseline: also score the reference predictor "repeat the last input frame" on the test sets.
-        train_mean_baseline: also score the reference predictor "the per-pixel training mean" (over at most
+        copy_last: also score the reference predictor "repeat the last input frame" on the test sets.
+        train_mean: also score the reference predictor "the per-pixel training mean" (over at most
             ``train_mean_samples`` training samples): a model that learns a flat field loses to it.
         save_dir: where test predictions and figures go (``None``: nowhere; set by the run).
     """
@@ -48,8 +48,8 @@ class TrainingOptions:
     ssim_data_range: float = _in('evaluation', 1.0)
     save_preds: int = _in('evaluation', 0)
     figures: bool = _in('evaluation', True)
-    copy_last_baseline: bool = _in('evaluation', False)
-    train_mean_baseline: bool = _in('evaluation', False)
+    copy_last: bool = _in('evaluation', False)
+    train_mean: bool = _in('evaluation', False)
     train_mean_samples: int = _in('evaluation', 512)
     save_dir: Optional[str] = _in(None, None)
 

@@ -165,7 +165,7 @@ VALUE_RULES = {
     'trainer.check_val_every_n_epoch': _number(1, optional=True, integer=True),
     'trainer.checkpoint_every_n_steps': _number(1, optional=True, integer=True),
     'evaluation.ssim_data_range': _number(0, strict=True), 'evaluation.save_preds': _number(0, integer=True),
-    'evaluation.figures': _BOOL, 'evaluation.copy_last_baseline': _BOOL, 'evaluation.train_mean_baseline': _BOOL,
+    'evaluation.figures': _BOOL, 'evaluation.copy_last': _BOOL, 'evaluation.train_mean': _BOOL,
     'evaluation.train_mean_samples': _number(1, integer=True),
     'trainer.progress_every_n_steps': _number(1, optional=True, integer=True),
     'trainer.compile': _BOOL_OR_NONE,

@@ -20,25 +20,25 @@ def default_work_dir(config_path: str | Path) -> Path:
     return Path('work_dirs') / Path(config_path).stem
 
 
-BASELINE_ROWS = (('copy_last_frame', 'copy last frame'), ('train_mean', 'training mean'))
+REFERENCE_ROWS = (('copy_last_frame', 'copy last frame'), ('train_mean', 'training mean'))
 """The reference predictors' sections of ``results.json`` and their rows in the printed table."""
 
 
 def format_results(results: Mapping[str, Mapping[str, float]],
-                   baselines: Optional[Mapping[str, Mapping[str, Mapping[str, float]]]] = None,
+                   references: Optional[Mapping[str, Mapping[str, Mapping[str, float]]]] = None,
                    model_name: str = 'model') -> str:
-    """One table: a row per task, then a row per reference predictor of ``baselines`` (section name →
+    """One table: a row per task, then a row per reference predictor of ``references`` (section name →
     task → metrics, e.g. ``{'copy_last_frame': ...}``), its metrics as columns."""
-    baselines = baselines or {}
+    references = references or {}
     columns: list[str] = []
-    for scores in list(results.values()) + [s for section in baselines.values() for s in section.values()]:
+    for scores in list(results.values()) + [s for section in references.values() for s in section.values()]:
         columns += [name for name in scores if name not in columns]
     rows = []
     for task, scores in results.items():
         rows.append((task, model_name, scores))
-        for section, label in BASELINE_ROWS:
-            if task in baselines.get(section, {}):
-                rows.append((task, label, baselines[section][task]))
+        for section, label in REFERENCE_ROWS:
+            if task in references.get(section, {}):
+                rows.append((task, label, references[section][task]))
 
     def cell(value) -> str:
         if value is None:
@@ -82,9 +82,9 @@ def _rank_results(method) -> Optional[dict]:
     return result
 
 
-def _baselines(method) -> dict:
+def _references(method) -> dict:
     """The reference predictors' results, by ``results.json`` section."""
-    sections = {'copy_last_frame': method.baseline_results, 'train_mean': method.train_mean_results}
+    sections = {'copy_last_frame': method.copy_last_results, 'train_mean': method.train_mean_results}
     return {name: results for name, results in sections.items() if results}
 
 
@@ -103,7 +103,7 @@ def _write_results(work_dir: Path, method) -> None:
     if missing:
         raise ValueError(f'no test results for task(s) {missing}: their test split gave no batch (empty split, or '
                          f'trainer.limit_test_batches=0); results.json was not written')
-    payload = {'results': method.test_results, **_baselines(method)}
+    payload = {'results': method.test_results, **_references(method)}
     ranks = _rank_results(method)
     if ranks is not None:
         payload['ranks'] = ranks
@@ -175,7 +175,7 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
                      verbose=False)
         if trainer.is_global_zero:
             _write_results(work_dir, method)
-            print(format_results(method.test_results, _baselines(method), model_label(cfg)))
+            print(format_results(method.test_results, _references(method), model_label(cfg)))
             note = random_backbone_note(cfg)
             if note:
                 print(note)
@@ -220,7 +220,7 @@ def test(cfg, checkpoint: str, work_dir: Path, data_root: Optional[str] = None, 
         trainer.test(method, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
         if trainer.is_global_zero:
             _write_results(work_dir, method)
-            print(format_results(method.test_results, _baselines(method), model_label(cfg)))
+            print(format_results(method.test_results, _references(method), model_label(cfg)))
         return method.test_results
     finally:
         if lock is not None:

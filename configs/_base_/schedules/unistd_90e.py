@@ -18,4 +18,4 @@ trainer = dict(
     checkpoint_every_n_steps=None,  # set to also save last.ckpt every N steps within an epoch
     compile=None,  # torch.compile the ViT blocks: None = on for CUDA GPUs, off on the CPU (docs/performance.md)
 )
-evaluation = dict(ssim_data_range=1.0, save_preds=0, figures=True, copy_last_baseline=False)
+evaluation = dict(ssim_data_range=1.0, save_preds=0, figures=True, copy_last=False)
