@@ -220,7 +220,6 @@ class EarthformerCore(nn.Module):
             raise ValueError(f'dec_cross_start must be in [0, {levels}), got {dec_cross_start}')
         self.max_shape = (max_in_frames, max_out_frames, max_height, max_width)
         self.base_units = base_units
-        self.num_global_vectors = num_global_vectors
         self.global_dim_ratio = global_dim_ratio
         self.z_init_method = z_init_method
         use_global = num_global_vectors > 0
@@ -231,13 +230,11 @@ class EarthformerCore(nn.Module):
         elif len(block_units) != levels or block_units[0] != base_units:
             raise ValueError(f'block_units must have {levels} entries starting with base_units = {base_units}, '
                              f'got {list(block_units)}')
-        self.block_units = list(block_units)
         merges = [PatchMerging3D(block_units[i], block_units[i + 1], downsample, norm_layer, padding_type,
                                  down_up_linear_init_mode, norm_init_mode) for i in range(levels - 1)]
         mem_shapes = [(max_in_frames, max_height, max_width, base_units)]
         for i, merge in enumerate(merges):
             mem_shapes.append(merge.out_shape(*mem_shapes[-1][:3]) + (block_units[i + 1],))
-        self.mem_shapes = mem_shapes
 
         attention = dict(num_heads=num_heads, padding_type=padding_type, attn_drop=attn_drop, proj_drop=proj_drop,
                          ffn_drop=ffn_drop, activation=ffn_activation, gated_ffn=gated_ffn, norm=norm_layer,

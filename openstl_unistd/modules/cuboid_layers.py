@@ -318,7 +318,7 @@ class StackConvStem(nn.Module):
         if not (len(dims) == len(downscales) == len(num_convs) >= 1):
             raise ValueError(f'stack conv stem needs as many dims, downscales and conv counts (≥ 1), got '
                              f'{list(dims)}, {list(downscales)}, {list(num_convs)}')
-        self.dims, self.num_convs = tuple(dims), tuple(num_convs)
+        self.dims = tuple(dims)
         self.convs = nn.ModuleList([
             conv_stack(in_channels if i == 0 else dims[i - 1], dims[i], num_convs[i], max(1, dims[i] // 4),
                        activation_name)
