@@ -18,8 +18,8 @@ def register() -> None:
 def load_model(path, config=None, **kwargs):
     """A trained model (checkpoint or ``.safetensors`` export) ready to forecast in physical units.
 
-    ``load_model(path).predict(x, task, horizon)``; see :func:`openstl_unistd.utils.predictor.load_model`.
+    ``load_model(path).predict(x, task, horizon)``; see :func:`openstl_unistd.engine.loading.load_model`.
     """
-    from .utils.predictor import load_model as _load_model
+    from .engine.loading import load_model as _load_model
 
     return _load_model(path, config, **kwargs)

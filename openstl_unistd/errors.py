@@ -2,7 +2,7 @@
 
 The command-line tools print such an error as one line (``error: <message>``, exit status 2); a
 ``KeyError`` or ``TypeError`` without the mark is taken for a bug and keeps its traceback
-(:func:`openstl_unistd.utils.cli.run_tool`).
+(:func:`openstl_unistd.engine.cli.run_tool`).
 """
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import lightning as L
 
-from openstl_unistd.utils import experiment
-from openstl_unistd.utils.cli import run_tool
+from openstl_unistd.engine import experiment
+from openstl_unistd.engine.cli import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 

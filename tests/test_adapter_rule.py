@@ -6,11 +6,11 @@ from torch import nn
 
 from openstl_unistd import load_model
 from openstl_unistd.methods.unistd import UniSTDMethod
+from openstl_unistd.models.registry import MODEL_TYPES
 from openstl_unistd.models.unistd import UniSTD
 from openstl_unistd.modules.adapter import Adapter, adapter_part, adapters, backbone_keys
-from openstl_unistd.utils import config
-from openstl_unistd.utils.export import export_model
-from openstl_unistd.utils.extension import Extension
+from openstl_unistd.inference.export import export_model
+from openstl_unistd.inference.extension import Extension
 
 from .trained import build, make_card, save_checkpoint, tiny_vit_file
 
@@ -40,8 +40,7 @@ class ScaledUniSTD(UniSTD):
 @pytest.fixture
 def scaled(monkeypatch, tmp_path):
     """A trained-like ScaledUniSTD from a backbone weights file, its checkpoint and that file."""
-    types = config._model_types()
-    monkeypatch.setattr(config, '_model_types', lambda: {**types, 'ScaledUniSTD': ScaledUniSTD})
+    monkeypatch.setitem(MODEL_TYPES, 'ScaledUniSTD', ScaledUniSTD)
     weights = tiny_vit_file(tmp_path)
     card = make_card(['taxibj'], type='ScaledUniSTD', pretrained=str(weights))
     model = build(card)

@@ -166,7 +166,7 @@ def test_a_model_out_of_memory_is_a_row_and_the_others_are_measured(monkeypatch)
     import torch
 
     from openstl_unistd.benchmarks import speed
-    from openstl_unistd.utils.config import load_config
+    from openstl_unistd.engine.config import load_config
 
     real = speed.measure
 

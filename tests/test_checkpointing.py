@@ -77,8 +77,8 @@ def test_known_tasks_the_model_does_not_serve_are_ignored():
 
 
 def test_the_config_key_reaches_the_model_and_a_bad_value_is_reported():
-    from openstl_unistd.utils.analysis import build_structure
-    from openstl_unistd.utils.config import load_config
+    from openstl_unistd.engine.analysis import build_structure
+    from openstl_unistd.engine.config import load_config
 
     tiny = ROOT / 'configs/unistd/tiny_test.py'
     paper = build_structure(load_config(tiny))

@@ -5,8 +5,8 @@ import lightning
 import pytest
 import torch
 
-from openstl_unistd.utils.checkpoint_io import load_checkpoint
-from openstl_unistd.utils.config import build_model, build_tasks
+from openstl_unistd.inference.checkpoint_io import load_checkpoint
+from openstl_unistd.engine.config import build_model, build_tasks
 
 from .test_training import Recorder, fit, tiny_config
 from .tools import DEMO, SMALL, run

@@ -1,7 +1,7 @@
 import pytest
 
 from openstl_unistd.errors import UserKeyError, UserTypeError
-from openstl_unistd.utils.cli import run_tool
+from openstl_unistd.engine.cli import run_tool
 
 from .tools import DEMO, run
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from openstl_unistd import load_model
-from openstl_unistd.utils.config import build_trainer, compile_training, load_config
-from openstl_unistd.utils.experiment import train
+from openstl_unistd.engine.config import build_trainer, compile_training, load_config
+from openstl_unistd.engine.experiment import train
 
 from .test_training import ROOT, TINY
 
@@ -50,7 +50,7 @@ def test_compile_defaults_to_cuda_only(tmp_path):
 
 
 def test_a_bad_compile_value_is_named():
-    from openstl_unistd.utils.config import check_config
+    from openstl_unistd.engine.config import check_config
 
     cfg = load_config(ROOT / 'configs/unistd/demo.py', {'trainer.compile': 'yes'})
     with pytest.raises(ValueError, match=r"trainer.compile: expected True, False or None, got 'yes'"):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from openstl_unistd.tasks import PAPER_TASKS, resolve_tasks
-from openstl_unistd.utils.analysis import build_structure, model_report
-from openstl_unistd.utils.config import build_model, load_config
+from openstl_unistd.engine.analysis import build_structure, model_report
+from openstl_unistd.engine.config import build_model, load_config
 from openstl_unistd.models.parameters import count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def test_analyze_reports_bad_input_in_one_line():
 
 
 def test_analyze_compares_baselines_with_their_real_counts(capsys):
-    from openstl_unistd.utils.analysis import multiply_accumulates
+    from openstl_unistd.engine.analysis import multiply_accumulates
 
     module = runpy.run_path(str(ROOT / 'tools/analyze.py'))
     assert module['main'](['-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--cfg-options', "tasks=[taxibj,enso]",
@@ -94,7 +94,7 @@ def test_named_task_sets_match_the_configs():
 
 
 def test_analyze_json_is_one_object_with_every_task_and_rollout_passes(capsys):
-    from openstl_unistd.utils.analysis import multiply_accumulates
+    from openstl_unistd.engine.analysis import multiply_accumulates
 
     module = runpy.run_path(str(ROOT / 'tools/analyze.py'))
     assert module['main'](['-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--json',

@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from openstl_unistd.models.unistd import UniSTD
-from openstl_unistd.utils.config import METHODS, SECTION_KEYS, TOP_LEVEL_KEYS, VALUE_RULES
+from openstl_unistd.engine.config import METHODS, SECTION_KEYS, TOP_LEVEL_KEYS, VALUE_RULES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,10 +10,10 @@ from safetensors import safe_open
 from openstl_unistd import load_model
 from openstl_unistd.core.scaling import Scaling
 from openstl_unistd.modules.pretrained import file_sha256
-from openstl_unistd.utils.cli import run_tool
+from openstl_unistd.engine.cli import run_tool
 from openstl_unistd.modules.adapter import backbone_keys
-from openstl_unistd.utils.export import export_model
-from openstl_unistd.utils.model_card import CARD_KEY
+from openstl_unistd.inference.export import export_model
+from openstl_unistd.inference.model_card import CARD_KEY
 
 from .test_forecast_files import _tool
 from .tools import ROOT

@@ -10,11 +10,11 @@ from openstl_unistd import load_model
 from openstl_unistd.core.scaling import Scaling
 from openstl_unistd.datasets.demo import DemoAdvection, DemoTraffic, DemoWave
 from openstl_unistd.modules.ra_moe import ra_moe_modules
-from openstl_unistd.utils.config import build_model, build_tasks, load_config
-from openstl_unistd.utils.experiment import train
-from openstl_unistd.utils.export import export_model
-from openstl_unistd.utils.extension import Extension
-from openstl_unistd.utils.model_card import card_from_config, dataset_scaling
+from openstl_unistd.engine.config import build_model, build_tasks, load_config
+from openstl_unistd.engine.experiment import train
+from openstl_unistd.inference.export import export_model
+from openstl_unistd.inference.extension import Extension
+from openstl_unistd.inference.model_card import card_from_config, dataset_scaling
 
 from .trained import make_trained, save_checkpoint, tiny_vit_file
 

@@ -10,8 +10,8 @@ import torch
 import xarray as xr
 
 from openstl_unistd.core.scaling import Scaling
-from openstl_unistd.utils.forecast_io import extended_times, forecast_file
-from openstl_unistd.utils.predictor import Predictor
+from openstl_unistd.inference.forecast_io import extended_times, forecast_file
+from openstl_unistd.inference.predictor import Predictor
 
 from .trained import build, make_card, save_checkpoint
 
@@ -111,7 +111,7 @@ def _tool(name):
 
 
 def test_predict_tool_reports_bad_input_by_file_task_and_shape(tmp_path, trained, capsys):
-    from openstl_unistd.utils.cli import run_tool
+    from openstl_unistd.engine.cli import run_tool
 
     _, checkpoint = trained
     np.save(tmp_path / 'wrong.npy', np.zeros((2, 6, 2, 16, 12), dtype=np.float32))

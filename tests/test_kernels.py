@@ -10,7 +10,7 @@ from openstl_unistd.benchmarks.kernels import (H200_BYTES, H200_FLOPS, KernelCou
                                                eager_step_kernels, kernel_report, training_step)
 from openstl_unistd.modules.lora_injection import RAMoELinear
 from openstl_unistd.modules.ra_moe import RAMoELoRA
-from openstl_unistd.utils.config import load_config
+from openstl_unistd.engine.config import load_config
 
 from . import reference_ra_moe as reference
 from .test_benchmark import ROOT

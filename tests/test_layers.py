@@ -7,8 +7,8 @@ import openstl_unistd
 PACKAGE = Path(openstl_unistd.__file__).parent
 
 LAYERS = {
-    'errors': -1, 'tasks': 0, 'core': 1, 'modules': 2, 'models': 3, 'datasets': 3, 'methods': 4, 'utils': 5, 'benchmarks': 6,
-    'openstl_plugin': 6, 'openstl_configs': 7, 'openstl_train': 7, '__init__': 8,
+    'errors': -1, 'tasks': 0, 'core': 1, 'modules': 2, 'models': 3, 'datasets': 3, 'methods': 4, 'inference': 5,
+    'engine': 6, 'benchmarks': 7, 'openstl_plugin': 7, 'openstl_configs': 8, 'openstl_train': 8, '__init__': 9,
 }
 """Rank of each top-level part of the package: a part may import parts of lower rank (or itself)."""
 
@@ -57,7 +57,7 @@ def test_imports_only_go_down():
 
 def test_the_check_sees_every_form_of_import():
     models = ['openstl_unistd', 'models']
-    assert imported_parts('from ..utils.config import build_model\n', models) == {'utils'}
+    assert imported_parts('from ..engine.config import build_model\n', models) == {'engine'}
     assert imported_parts('from .. import tasks\n', models) == {'tasks'}
     assert imported_parts('from .base import MultiTaskModel\n', models) == {'models'}
     assert imported_parts('import openstl_unistd.methods.unistd\n', models) == {'methods'}

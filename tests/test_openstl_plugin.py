@@ -25,7 +25,7 @@ needs_openstl = pytest.mark.skipif(not OPENSTL, reason='OpenSTL is not installed
 
 def test_importing_the_package_never_imports_openstl():
     code = ('import sys, openstl_unistd, openstl_unistd.models, openstl_unistd.datasets.datamodule, '
-            'openstl_unistd.utils.experiment, openstl_unistd.openstl_plugin; '
+            'openstl_unistd.engine.experiment, openstl_unistd.openstl_plugin; '
             'print("openstl" in sys.modules)')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == 'False', result.stderr

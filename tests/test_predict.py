@@ -8,8 +8,8 @@ import torch
 from openstl_unistd.core.scaling import Scaling
 from openstl_unistd.datasets.custom import ArrayTask
 from openstl_unistd.datasets.demo import DemoDigits, DemoWave
-from openstl_unistd.utils.model_card import CARD_KEY, dataset_scaling
-from openstl_unistd.utils.predictor import Predictor
+from openstl_unistd.inference.model_card import CARD_KEY, dataset_scaling
+from openstl_unistd.inference.predictor import Predictor
 
 from .trained import build, make_card, save_checkpoint
 
@@ -163,7 +163,7 @@ def test_a_config_given_with_a_checkpoint_that_has_a_card_is_ignored_with_a_warn
 
 def test_a_checkpoint_without_card_loads_with_its_config_and_data(tmp_path):
     from openstl_unistd import load_model
-    from openstl_unistd.utils.config import build_model, build_tasks, load_config
+    from openstl_unistd.engine.config import build_model, build_tasks, load_config
 
     config = Path(__file__).resolve().parents[1] / 'configs/unistd/demo.py'
     options = {'tasks': ['demo_traffic'], 'model.backbone_kwargs.depth': 1, 'model.hidden_channels': 8,

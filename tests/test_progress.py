@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from openstl_unistd.utils.progress import PlainProgress, _duration
+from openstl_unistd.engine.progress import PlainProgress, _duration
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -203,7 +203,7 @@ def test_the_config_sections_reach_the_methods_under_one_spelling(tmp_path):
     """Each key of rank_search / optim / evaluation / method (tau) lands in the option it names, and the
     defaults are the dataclasses' (methods/options.py)."""
     from openstl_unistd.methods.options import RankSearchOptions, TrainingOptions
-    from openstl_unistd.utils.config import build_method, build_model, build_tasks, load_config
+    from openstl_unistd.engine.config import build_method, build_model, build_tasks, load_config
 
     from .test_training import ROOT, TINY
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from openstl_unistd.modules.ra_moe import ra_moe_modules
-from openstl_unistd.utils.experiment import train
+from openstl_unistd.engine.experiment import train
 from .test_training import Recorder, fit, tiny_config
 
 SHORT = {

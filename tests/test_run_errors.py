@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from openstl_unistd.methods.multitask import NonFiniteLossError
-from openstl_unistd.utils.checkpoint_io import load_checkpoint
+from openstl_unistd.inference.checkpoint_io import load_checkpoint
 
 from .test_training import Recorder, fit, tiny_config
 from .tools import DEMO, SMALL, run

@@ -7,8 +7,8 @@ import time
 import pytest
 import torch
 
-from openstl_unistd.utils.checkpoint_io import AtomicCheckpointIO
-from openstl_unistd.utils.work_dir import WorkDirLock, claim
+from openstl_unistd.inference.checkpoint_io import AtomicCheckpointIO
+from openstl_unistd.engine.work_dir import WorkDirLock, claim
 
 from .tools import DEMO, ROOT, SMALL, run
 
@@ -47,7 +47,7 @@ def test_resume_keeps_and_overwrite_replaces_the_previous_run(tmp_path, capsys):
 def test_a_second_run_stops_at_once_naming_the_first(tmp_path, capsys):
     work_dir = tmp_path / 'work'
     holder = subprocess.Popen([sys.executable, '-c', 'import sys, time\n'
-                               'from openstl_unistd.utils.work_dir import WorkDirLock\n'
+                               'from openstl_unistd.engine.work_dir import WorkDirLock\n'
                                f'lock = WorkDirLock({str(work_dir)!r}).acquire()\nprint("locked", flush=True)\n'
                                'time.sleep(120)'], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                               env=dict(os.environ, PYTHONPATH=str(ROOT)))

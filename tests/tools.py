@@ -2,7 +2,7 @@
 import importlib.util
 from pathlib import Path
 
-from openstl_unistd.utils.cli import run_tool
+from openstl_unistd.engine.cli import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = str(ROOT / 'configs/unistd/demo.py')

@@ -9,7 +9,7 @@ import torch
 from openstl_unistd.core.scaling import Scaling
 from openstl_unistd.modules.ra_moe import round_and_freeze_ranks
 from openstl_unistd.tasks import resolve_tasks
-from openstl_unistd.utils.model_card import CARD_KEY, ModelCard, backbone_record
+from openstl_unistd.inference.model_card import CARD_KEY, ModelCard, backbone_record
 
 from .conftest import TINY_BACKBONE
 

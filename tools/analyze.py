@@ -14,9 +14,9 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
-from openstl_unistd.utils.analysis import BASELINE_MODELS, comparison_report, figures_report, model_report
-from openstl_unistd.utils.cli import run_tool
-from openstl_unistd.utils.config import load_config
+from openstl_unistd.engine.analysis import BASELINE_MODELS, comparison_report, figures_report, model_report
+from openstl_unistd.engine.cli import run_tool
+from openstl_unistd.engine.config import load_config
 
 
 def main(argv=None) -> int:

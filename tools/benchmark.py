@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from openstl_unistd.utils.cli import run_tool
+from openstl_unistd.engine.cli import run_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINES = [ROOT / 'configs' / '_base_' / 'models' / f'{name}.py' for name in ('simvp_v1', 'simvp_v2', 'tau', 'earthformer')]
@@ -58,7 +58,7 @@ def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
 
 def models(args) -> None:
     from openstl_unistd.benchmarks.speed import compare_models
-    from openstl_unistd.utils.config import load_config
+    from openstl_unistd.engine.config import load_config
 
     cfg = load_config(args.config, args.cfg_options)
     tasks = args.tasks or list(cfg.tasks)
@@ -78,7 +78,7 @@ def models(args) -> None:
 def adapters(args) -> None:
     from openstl_unistd.benchmarks.speed import backbone_step_seconds, set_fused_attention
     from openstl_unistd.tasks import resolve_tasks
-    from openstl_unistd.utils.config import build_model, load_config
+    from openstl_unistd.engine.config import build_model, load_config
 
     cfg = load_config(args.config, args.cfg_options)
     device = device_of(args)
@@ -113,7 +113,7 @@ def kernels(args) -> None:
     import json
 
     from openstl_unistd.benchmarks.kernels import H200_BYTES, H200_FLOPS, kernel_report
-    from openstl_unistd.utils.config import load_config
+    from openstl_unistd.engine.config import load_config
 
     cfg = load_config(args.config, args.cfg_options)
     task = args.task or _most_tokens(list(cfg.tasks))
@@ -158,8 +158,8 @@ def memory(args) -> None:
     ends (UniSTD), the config's own choice, and with ``--measure`` the measured peak beside it."""
     from openstl_unistd.benchmarks.memory import GIB, estimate_training_peaks, measured_training_peak
     from openstl_unistd.benchmarks.speed import OUT_OF_MEMORY, free_memory, step_flops
-    from openstl_unistd.utils.analysis import build_structure
-    from openstl_unistd.utils.config import build_model, load_config
+    from openstl_unistd.engine.analysis import build_structure
+    from openstl_unistd.engine.config import build_model, load_config
 
     cfg = load_config(args.config, args.cfg_options)
     tasks = args.tasks or list(cfg.tasks)
@@ -279,7 +279,7 @@ def data(args) -> None:
 
 def ddp(args) -> None:
     from openstl_unistd.benchmarks.ddp import ddp_step_seconds
-    from openstl_unistd.utils.config import load_config
+    from openstl_unistd.engine.config import load_config
 
     cfg = load_config(args.config, args.cfg_options).to_dict()
     device = device_of(args)

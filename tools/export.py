@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
-from openstl_unistd.utils.cli import run_tool
+from openstl_unistd.engine.cli import run_tool
 
 
 def main(argv=None) -> int:
@@ -28,17 +28,17 @@ def main(argv=None) -> int:
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None, help='override config keys')
     p.add_argument('--data-root', help='datasets folder, for the scalings of a checkpoint without model card')
     args = p.parse_args(argv)
-    from openstl_unistd.utils.export import export_model
-    from openstl_unistd.utils.model_files import read_model_file
+    from openstl_unistd.inference.export import export_model
+    from openstl_unistd.inference.model_files import read_model_file
 
     source = read_model_file(args.ckpt)
     card = None
     if args.config:
-        from openstl_unistd.utils.predictor import load_model
+        from openstl_unistd.engine.loading import load_model
 
         card = load_model(args.ckpt, args.config, cfg_options=args.cfg_options, data_root=args.data_root).card
         if card.backbone is None and source.card is None:
-            from openstl_unistd.utils.model_card import backbone_record
+            from openstl_unistd.inference.model_card import backbone_record
 
             card = card.replace(backbone=backbone_record(card.model))
     elif args.cfg_options:

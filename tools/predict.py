@@ -19,7 +19,7 @@ import sys
 
 from mmengine.config import DictAction
 
-from openstl_unistd.utils.cli import run_tool
+from openstl_unistd.engine.cli import run_tool
 
 
 def parser() -> argparse.ArgumentParser:
@@ -57,8 +57,8 @@ def main(argv=None) -> int:
         raise ValueError('--cfg-options need -c/--config')
     import torch
 
-    from openstl_unistd.utils.forecast_io import forecast_file
-    from openstl_unistd.utils.predictor import load_model
+    from openstl_unistd.inference.forecast_io import forecast_file
+    from openstl_unistd.engine.loading import load_model
 
     device = args.device
     if device == 'auto':

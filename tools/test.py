@@ -10,9 +10,9 @@ from pathlib import Path
 
 from mmengine.config import DictAction
 
-from openstl_unistd.utils.cli import run_tool
-from openstl_unistd.utils.config import load_config
-from openstl_unistd.utils.experiment import default_work_dir, test
+from openstl_unistd.engine.cli import run_tool
+from openstl_unistd.engine.config import load_config
+from openstl_unistd.engine.experiment import default_work_dir, test
 
 
 def main(argv=None) -> int:

@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 def _worker(rank: int, world_size: int, port: int, cfg: dict, tasks: list[str], find_unused: bool, batch_size: int,
             warmup: int, repeats: int, device_type: str, out: str) -> None:
-    from ..utils.config import build_model
+    from ..engine.config import build_model
 
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     backend = 'nccl' if device_type == 'cuda' else 'gloo'

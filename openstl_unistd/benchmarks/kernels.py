@@ -211,7 +211,7 @@ def config_blocks(cfg, task: str) -> dict[str, nn.Module]:
     from ..methods.options import RankSearchOptions, options_of
     from ..modules.ra_moe import ra_moe_modules, round_and_freeze_ranks
     from ..tasks import resolve_tasks
-    from ..utils.config import build_model
+    from ..engine.config import build_model
 
     spec = resolve_tasks([task])
 

@@ -255,8 +255,8 @@ def compare_models(cfg, model_configs, tasks, batch_size: int, device: torch.dev
     given back) and the others are measured; past ``deadline`` (``time.perf_counter()`` seconds) or on
     :class:`OutOfTime`, the rows left are noted ``not measured: time budget`` instead of being lost.
     """
-    from ..utils.analysis import build_structure, config_with_model
-    from ..utils.config import build_model
+    from ..engine.analysis import build_structure, config_with_model
+    from ..engine.config import build_model
 
     named = [(cfg['model']['type'], cfg)] + [config_with_model(cfg, path) for path in model_configs]
     peak = measured_peak_flops(device, bf16)

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from openstl_unistd.datasets.fixtures.cityscapes import append_video, open_shard
-from openstl_unistd.utils.cli import run_tool
+from openstl_unistd.engine.cli import run_tool
 
 SPLITS = ('train', 'val', 'test')
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import warnings
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from ..core.scaling import Scaling
 from ..models.rollout import roll_out
 from ..tasks import TaskSpec
 from .model_card import ModelCard
+from .model_files import ModelFile
 
 PathLike = Union[str, Path]
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -155,58 +155,17 @@ class Predictor:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
 
-def _scalings_from_data(cfg, tasks, data_root: Optional[str], wanted) -> dict[str, Scaling]:
-    from .config import build_datamodule
-    from .model_card import datamodule_scalings
-
-    datamodule = build_datamodule(cfg, tasks, data_root)
-    datamodule.check_available(('test',))
-    return datamodule_scalings(datamodule, wanted)
-
-
-def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cfg_options: Optional[Mapping] = None,
-               backbone_file: Optional[PathLike] = None, device: Union[str, torch.device] = 'cpu',
-               data_root: Optional[str] = None) -> Predictor:
-    """A :class:`Predictor` from a checkpoint (``.ckpt``) or an export (``.safetensors``).
-
-    The file's model card says everything (tasks, scalings, model options). A file with a card ignores
-    ``config`` and ``cfg_options``, with a warning. For a checkpoint without a card the model is built
-    from ``config`` (a path or a loaded config, plus ``cfg_options``), the scalings from the config's test
-    datasets under ``data_root``. ``backbone_file`` is the pretrained weights file of an export (default:
-    the path recorded at training), checked by its SHA-256.
-    """
-    from .config import build_model, build_tasks, load_config
+def predictor_of(model_file: ModelFile, backbone_file: Optional[PathLike] = None,
+                 device: Union[str, torch.device] = 'cpu') -> Predictor:
+    """The :class:`Predictor` of a checkpoint or export that carries its model card (everything it needs).
+    ``backbone_file``: an export's pretrained weights file (default: the path recorded at training),
+    checked by its SHA-256."""
     from .export import model_from_export
-    from .model_card import card_from_config
-    from .model_files import load_state_strictly, read_model_file
+    from .model_files import load_state_strictly
 
-    model_file = read_model_file(path)
-    if config is not None and model_file.card is not None:
-        given = f'config {str(config)!r}' if isinstance(config, (str, Path)) else 'the given config'
-        warnings.warn(f'{model_file.path}: {given} ignored: the {model_file.kind} carries its model card, which '
-                      'is used (a config is only for checkpoints without one)', stacklevel=2)
-        config = cfg_options = None
-    if config is None:
-        if cfg_options:
-            raise ValueError('cfg_options need a config')
-        card = model_file.require_card()
-        if model_file.kind == 'export':
-            return Predictor(model_from_export(model_file, backbone_file), card, device)
-        model = card.build_model()
-        load_state_strictly(model, model_file.state, model_file.path, f'the model of its card ({card.model.get("type")})')
-        return Predictor(model, card, device)
-
-    if not isinstance(config, (str, Path)) and cfg_options:
-        raise ValueError('cfg_options apply to a config file; merge them into a loaded config yourself')
-    cfg = load_config(config, cfg_options) if isinstance(config, (str, Path)) else config
-    tasks = build_tasks(cfg)
-    model = build_model(cfg, tasks, load_pretrained=False)
-    load_state_strictly(model, model_file.state, model_file.path, f'the model of the config ({cfg["model"]["type"]})')
-    names = [t.name for t in tasks]
-    known = dict(model_file.card.scalings) if model_file.card is not None else {}
-    scalings = {name: known[name] for name in names if name in known}
-    missing = [name for name in names if name not in scalings]
-    if missing:
-        scalings.update(_scalings_from_data(cfg, tasks, data_root, missing))
-    backbone = model_file.card.backbone if model_file.card is not None else None
-    return Predictor(model, card_from_config(cfg, tasks, scalings, backbone, identify_backbone=False), device)
+    card = model_file.require_card()
+    if model_file.kind == 'export':
+        return Predictor(model_from_export(model_file, backbone_file), card, device)
+    model = card.build_model()
+    load_state_strictly(model, model_file.state, model_file.path, f'the model of its card ({card.model.get("type")})')
+    return Predictor(model, card, device)

@@ -128,11 +128,11 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
 
     Global rank 0 claims the work dir first (``work_dir.claim``: refuses another run's outputs unless
     ``resume`` or ``overwrite``, and locks it against a concurrent run); the other ranks only use it.
-    With ``init_from``/``train_only`` (utils/extension.py) the model starts from a trained one and only the
+    With ``init_from``/``train_only`` (inference/extension.py) the model starts from a trained one and only the
     listed parameters train, on the tasks they belong to; testing covers every task.
     """
-    from .extension import Extension
-    from .model_card import card_callback, training_card
+    from ..inference.extension import Extension
+    from ..inference.model_card import card_callback, training_card
 
     tasks = check_config(cfg)
     extension = Extension.from_config(cfg, tasks)

@@ -15,7 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .checkpoint_io import remove_stale_temporaries
+from ..inference.checkpoint_io import remove_stale_temporaries
 
 RUN_OUTPUTS = ('checkpoints', 'logs', 'results.json', 'figures', 'saved', 'config.py')
 """What a training run writes in its work dir (``--overwrite`` removes exactly these)."""

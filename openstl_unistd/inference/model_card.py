@@ -31,7 +31,7 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class ModelCard:
-    """Everything but the tensors that :func:`~.predictor.load_model` needs.
+    """Everything but the tensors that :func:`~.predictor.predictor_of` needs.
 
     Attributes:
         model: ``{'type': 'UniSTD', **constructor options}`` (without ``tasks``).
@@ -112,12 +112,12 @@ class ModelCard:
 
     def build_model(self, pretrained=False) -> nn.Module:
         """The model's architecture; the backbone from ``pretrained`` (``False``: random, a path: that file)."""
-        from .config import build_model
+        from ..models.registry import create_model
 
         options = dict(self.model)
         if 'pretrained' in options or pretrained is not False:
             options['pretrained'] = pretrained
-        return build_model({'model': options}, list(self.tasks))
+        return create_model(options, list(self.tasks))
 
 
 def backbone_record(model_options: Mapping) -> Optional[dict]:
@@ -155,7 +155,7 @@ def card_from_config(cfg: Mapping, tasks: Sequence[TaskSpec], scalings: Mapping[
                      backbone: Optional[dict] = None, identify_backbone: bool = True) -> ModelCard:
     """The card of a model built from ``cfg`` for ``tasks``; unless given, the backbone's identity is read
     from the weights file of ``cfg['model']`` (with ``identify_backbone``; else it stays unknown)."""
-    from .config import method_spec
+    from ..methods.options import method_spec
 
     model = _plain(dict(cfg['model']))
     method, options = method_spec(cfg)

@@ -4,7 +4,6 @@ Tools call these functions; models, methods and datasets never see a config.
 """
 from __future__ import annotations
 
-import copy
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -13,33 +12,8 @@ from typing import Mapping, Optional, Sequence
 from torch import nn
 
 from ..errors import UserKeyError
-from ..methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions, section_keys
+from ..methods.options import METHODS, RankSearchOptions, TrainingOptions, method_spec, section_keys
 from ..tasks import TaskSpec, resolve_tasks
-
-METHODS = {'unistd': (), 'multitask': (), 'tau': tuple(f.name for f in fields(DivergenceOptions))}
-"""Training methods a config's ``method`` names (a string, or a dict with ``type`` and these options)."""
-
-
-def _model_types() -> dict[str, type]:
-    from ..models.multitask_earthformer import MultiTaskEarthformer
-    from ..models.multitask_simvp import MultiTaskSimVP
-    from ..models.unistd import UniSTD
-
-    return {'UniSTD': UniSTD, 'SimVP': MultiTaskSimVP, 'Earthformer': MultiTaskEarthformer}
-
-
-def method_spec(cfg: Mapping) -> tuple[str, dict]:
-    """``(name, options)`` of the config's ``method`` (default ``'unistd'``), checked."""
-    method = cfg.get('method', 'unistd')
-    options = {}
-    if isinstance(method, Mapping):
-        options = method.to_dict() if hasattr(method, 'to_dict') else dict(method)
-        method = options.pop('type', None)
-    if method not in METHODS:
-        raise ValueError(f'method {method!r} is unknown; known methods: {sorted(METHODS)}')
-    _checked(options, METHODS[method], f'method ({method})')
-    return method, options
-
 
 def _key_allowed(cfg: Mapping, dotted: str) -> bool:
     """A top-level key must exist; a nested key needs an existing parent (its section checks the leaf)."""
@@ -86,22 +60,13 @@ def build_tasks(cfg: Mapping) -> list[TaskSpec]:
 
 
 def build_model(cfg: Mapping, tasks: Optional[Sequence[TaskSpec]] = None, load_pretrained: bool = True) -> nn.Module:
-    """The model of ``cfg['model']`` (``type`` plus constructor arguments) for ``tasks``.
+    """The model of ``cfg['model']`` for ``tasks`` (default: the config's); see
+    :func:`~openstl_unistd.models.registry.create_model`."""
+    from ..models.registry import create_model
 
-    With ``load_pretrained=False`` the architecture is built with random weights (e.g. to count
-    parameters without the weights file).
-    """
     if 'model' not in cfg:
         raise UserKeyError('the config has no "model" dict')
-    options = copy.deepcopy(dict(cfg['model']))
-    model_type = options.pop('type', None)
-    types = _model_types()
-    if model_type not in types:
-        raise ValueError(f'model type {model_type!r} is unknown; known types: {sorted(types)}')
-    if not load_pretrained and 'pretrained' in options:
-        options['pretrained'] = False
-    options = {k: (v.to_dict() if hasattr(v, 'to_dict') else v) for k, v in options.items()}
-    return types[model_type](tasks=list(tasks if tasks is not None else build_tasks(cfg)), **options)
+    return create_model(cfg['model'], tasks if tasks is not None else build_tasks(cfg), load_pretrained)
 
 
 def _section(cfg: Mapping, name: str) -> dict:
@@ -195,9 +160,9 @@ def check_config(cfg: Mapping) -> list[TaskSpec]:
         _checked(_section(cfg, section), keys, section)
     check_values(cfg)
     method_spec(cfg)
-    model_type = dict(cfg.get('model') or {}).get('type')
-    if model_type not in _model_types():
-        raise ValueError(f'model type {model_type!r} is unknown; known types: {sorted(_model_types())}')
+    from ..models.registry import check_model_type
+
+    check_model_type(dict(cfg.get('model') or {}).get('type'))
     return build_tasks(cfg)
 
 
@@ -265,7 +230,7 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
     from lightning.pytorch.loggers import TensorBoardLogger
     from lightning.pytorch.strategies import DDPStrategy
 
-    from .checkpoint_io import AtomicCheckpointIO
+    from ..inference.checkpoint_io import AtomicCheckpointIO
     from .csv_log import RunCSVLogger
     from .last_checkpoint import LastCheckpoint
     from .progress import PlainProgress

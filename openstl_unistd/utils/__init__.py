@@ -1,1 +1,0 @@
-"""Config loading and small helpers."""
