@@ -193,5 +193,6 @@ def test_bad_rank_search_options_are_named():
     with pytest.raises(ValueError, match=r"rank_search.formulation must be one of \('marginal_gain', 'paper'\), "
                                          r"got 'eq10'"):
         tiny_method('eq10')
-    with pytest.raises(ValueError, match=r'rank_search.budget must lie in \[22, 176\] .*got 500'):
-        tiny_method('marginal_gain', rank_budget=500)
+    # one block: 3 × 6 + 2 + 2 experts, each rank in [1, 32] (the paper lora's max_rank)
+    with pytest.raises(ValueError, match=r'rank_search.budget must lie in \[22, 704\] .*got 800'):
+        tiny_method('marginal_gain', rank_budget=800)
