@@ -193,8 +193,9 @@ def test_bad_rank_search_options_are_named():
     with pytest.raises(ValueError, match=r"rank_search.formulation must be one of \('marginal_gain', 'paper'\), "
                                          r"got 'eq10'"):
         tiny_method('eq10')
-    with pytest.raises(ValueError, match=r'rank_search.budget must lie in \[22, 176\] .*got 500'):
-        tiny_method('marginal_gain', dict(budget=500))
+    # one block: 3 × 6 + 2 + 2 experts, each rank in [1, 32] (the paper lora's max_rank)
+    with pytest.raises(ValueError, match=r'rank_search.budget must lie in \[22, 704\] .*got 800'):
+        tiny_method('marginal_gain', dict(budget=800))
     with pytest.raises(KeyError, match=r"rank_search: unknown key\(s\) \['search_epochs'\]; valid keys: \['beta', "):
         tiny_method('marginal_gain', dict(search_epochs=3))
 

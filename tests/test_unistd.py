@@ -65,9 +65,10 @@ def test_adapters_and_temporal_modules_sit_in_every_block(tiny_unistd):
         assert (qkv.adapter.groups, qkv.adapter.num_experts) == (3, 6)
         assert (proj.adapter.groups, proj.adapter.num_experts) == (1, 2)
         assert block.temporal.adapter.num_experts == 2 and block.temporal.ffn[0].out_features == 192 // 6
-    # per block: Q, K, V (3 × 6 experts), Proj (2) and temporal (2), each expert A and B of 8 × 192
+        assert qkv.adapter.max_rank == proj.adapter.max_rank == block.temporal.adapter.max_rank == 32
+    # per block: Q, K, V (3 × 6 experts), Proj (2) and temporal (2), each expert A and B of R × 192, R = 32
     lora = model.parameter_breakdown()['LoRA experts']
-    assert lora.trainable == 2 * (3 * 6 + 2 + 2) * 2 * 8 * 192 and lora.frozen == 0
+    assert lora.trainable == 2 * (3 * 6 + 2 + 2) * 2 * 32 * 192 and lora.frozen == 0
 
 
 def _tiny_vit_file(tmp_path):

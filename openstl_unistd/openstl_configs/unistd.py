@@ -15,7 +15,8 @@ hidden_channels = 64
 inner_channels = 'frames'   # Table 8: each block's stride-1 convolution has T' channels
 skip = True                 # SimVP/TAU skip path in the task encoder/decoder
 decode = 'rollout'          # T → T rolled out to T' (OpenSTL's SimVP method; paper Table 9)
-lora = dict(qkv_experts=6, proj_experts=2, max_rank=8, init_rank=4.5, alpha=1.0, gamma=1.0, top_k=None,
+# max_rank 32: what paper Tables 7 and 9 point to (METHOD.md says 8; docs/method.md)
+lora = dict(qkv_experts=6, proj_experts=2, max_rank=32, init_rank=4.5, alpha=1.0, gamma=1.0, top_k=None,
             learn_rank=True)
 temporal = dict(hidden_ratio=6, experts=2)
 # rank search, as in our configs (openstl_unistd/methods/options.py RankSearchOptions): lr=None is 0.01 for
