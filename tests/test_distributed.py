@@ -82,4 +82,6 @@ def test_two_process_run_trains_the_same_task_on_both_ranks_and_tests_like_one_p
     for part in set(sharded) - {'ranks'}:
         assert sharded[part].keys() == reference[part].keys() == {spec.name for spec in DEMO}
         for task, scores in sharded[part].items():
-            assert scores == pytest.approx(reference[part][task], rel=1e-6, abs=1e-9), (part, task)
+            # per-sample metrics are float32 over other batches (a shard's vs one process's): an SSIM near 0
+            # can differ in its 7th significant digit, so 1e-6 absolute as well as relative
+            assert scores == pytest.approx(reference[part][task], rel=1e-6, abs=1e-6), (part, task)
