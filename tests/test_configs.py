@@ -86,6 +86,16 @@ def test_analyze_reports_bad_input_in_one_line():
     assert missing.returncode == 2 and "config file 'configs/none.py' not found" in missing.stderr
 
 
+def test_a_config_that_cannot_merge_into_its_base_is_named_in_one_line(tmp_path):
+    child = tmp_path / 'child.py'
+    child.write_text(f"_base_ = ['{ROOT / 'configs/unistd/multi10.py'}']\n"
+                     "model = dict(checkpointing=dict(task_ends=True, blocks=True))\n")    # the base has a list
+    result = subprocess.run([sys.executable, str(ROOT / 'tools/analyze.py'), '-c', str(child)], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.startswith(f"error: config '{child}': checkpointing=") and '_delete_=True' in result.stderr
+
+
 def test_analyze_compares_baselines_with_their_real_counts(capsys):
     from openstl_unistd.engine.analysis import multiply_accumulates
 

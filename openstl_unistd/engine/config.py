@@ -41,7 +41,11 @@ def load_config(path: str | Path, cfg_options: Optional[Mapping] = None):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'config file {str(path)!r} not found')
-    cfg = Config.fromfile(str(path))
+    try:
+        cfg = Config.fromfile(str(path))
+    except (KeyError, TypeError) as error:  # mmengine's merge of a child into its _base_: the user's config
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        raise ValueError(f'config {str(path)!r}: {message}') from error
     if cfg_options:
         plain = cfg.to_dict()
         unknown = [key for key in cfg_options if not _key_allowed(plain, key)]

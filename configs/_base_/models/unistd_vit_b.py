@@ -7,7 +7,7 @@
 # 18.59M against the paper's 18.5M; docs/method.md, "Trainable parameters versus the paper (Table 7)").
 # pretrained=True reads the Hugging Face cache; set a file path to use a local checkpoint.
 # checkpointing: SEVIR's full-resolution task ends are recomputed in backward, one sample at a time: its
-# batch-16 bf16 step would otherwise need ~55 GiB, the other nine tasks fit in 40 GiB without it
+# batch-16 bf16 step would otherwise need ~56 GiB (23 GiB with it), the other nine tasks fit in 40 GiB without it
 # (docs/performance.md, "Memory"; `python tools/benchmark.py memory`).
 method = dict(type='unistd')
 model = dict(
