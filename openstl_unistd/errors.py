@@ -19,3 +19,11 @@ class UserKeyError(UserError, KeyError):
 
 class UserTypeError(UserError, TypeError):
     """A config or input value of the wrong kind."""
+
+
+def check_known_keys(given, known, where: str) -> None:
+    """A :class:`UserKeyError` ``'<where>: unknown key(s) [...]; valid keys: [...]'`` when ``given`` holds
+    keys ``known`` lacks: the one check behind every config section and options schema."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise UserKeyError(f'{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}')

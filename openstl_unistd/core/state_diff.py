@@ -7,7 +7,7 @@ difference the same way: how many are missing, unexpected or of another shape, w
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import torch
 
@@ -25,12 +25,9 @@ class StateDiff:
     shapes: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = ()
 
     @classmethod
-    def of(cls, expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor],
-           optional: Iterable[str] = ()) -> 'StateDiff':
-        """Compare ``given`` (a file's tensors) with ``expected`` (the model's); keys in ``optional`` may be
-        absent from the file (e.g. parameters that will be trained from their initialization)."""
-        optional = set(optional)
-        return cls(tuple(k for k in expected if k not in given and k not in optional),
+    def of(cls, expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor]) -> 'StateDiff':
+        """Compare ``given`` (a file's tensors) with ``expected`` (the model's)."""
+        return cls(tuple(k for k in expected if k not in given),
                    tuple(k for k in given if k not in expected),
                    tuple((k, tuple(v.shape), tuple(expected[k].shape)) for k, v in given.items()
                          if k in expected and tuple(v.shape) != tuple(expected[k].shape)))

@@ -5,13 +5,12 @@ Tools call these functions; models, methods and datasets never see a config.
 from __future__ import annotations
 
 import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 from torch import nn
 
-from ..errors import UserKeyError
+from ..errors import UserKeyError, check_known_keys
 from ..methods.options import METHODS, RankSearchOptions, TrainingOptions, method_spec, section_keys
 from ..tasks import TaskSpec, resolve_tasks
 
@@ -66,7 +65,7 @@ def build_tasks(cfg: Mapping) -> list[TaskSpec]:
 def build_model(cfg: Mapping, tasks: Optional[Sequence[TaskSpec]] = None, load_pretrained: bool = True) -> nn.Module:
     """The model of ``cfg['model']`` for ``tasks`` (default: the config's); see
     :func:`~openstl_unistd.models.registry.create_model`."""
-    from ..models.registry import create_model
+    from ..models.registry import create_model  # here: importing the config rules builds no model class
 
     if 'model' not in cfg:
         raise UserKeyError('the config has no "model" dict')
@@ -79,9 +78,7 @@ def _section(cfg: Mapping, name: str) -> dict:
 
 
 def _checked(options: dict, allowed: Sequence[str], section: str) -> dict:
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise UserKeyError(f'config section {section!r}: unknown key(s) {unknown}; valid keys: {sorted(allowed)}')
+    check_known_keys(options, allowed, f'config section {section!r}')
     return options
 
 
@@ -90,7 +87,7 @@ SECTION_KEYS = {
              'steps_per_epoch', 'pin_memory'),
     'optim': section_keys(TrainingOptions, 'optim'),
     'evaluation': section_keys(TrainingOptions, 'evaluation'),
-    'rank_search': tuple(f.name for f in fields(RankSearchOptions)),
+    'rank_search': section_keys(RankSearchOptions, 'rank_search'),
     'trainer': ('max_epochs', 'precision', 'accelerator', 'devices', 'num_nodes', 'strategy', 'log_every_n_steps',
                 'check_val_every_n_epoch', 'limit_train_batches', 'limit_val_batches', 'limit_test_batches',
                 'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar', 'progress_every_n_steps', 'compile'),
@@ -155,6 +152,8 @@ def check_values(cfg: Mapping) -> None:
 def check_config(cfg: Mapping) -> list[TaskSpec]:
     """Fail fast on unknown sections or section keys, bad values, task names, method or model type;
     returns the tasks."""
+    from ..models.registry import check_model_type
+
     unknown = sorted(set(cfg.keys()) - set(TOP_LEVEL_KEYS))
     if unknown:
         origin = f' in {cfg.filename}' if getattr(cfg, 'filename', None) else ''
@@ -164,8 +163,6 @@ def check_config(cfg: Mapping) -> list[TaskSpec]:
         _checked(_section(cfg, section), keys, section)
     check_values(cfg)
     method_spec(cfg)
-    from ..models.registry import check_model_type
-
     check_model_type(dict(cfg.get('model') or {}).get('type'))
     return build_tasks(cfg)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import ClassVar, Mapping, Optional
 
-from ..errors import UserKeyError
+from ..errors import check_known_keys
 
 
 def _in(section: Optional[str], default):
@@ -105,7 +105,7 @@ class DivergenceOptions:
     tau: float = 0.1
 
 
-METHODS = {'unistd': (), 'multitask': (), 'tau': tuple(f.name for f in fields(DivergenceOptions))}
+METHODS = {'unistd': (), 'multitask': (), 'tau': section_keys(DivergenceOptions, 'method')}
 """Training methods a config's ``method`` names (a string, or a dict with ``type`` and these options)."""
 
 
@@ -118,18 +118,12 @@ def method_spec(cfg: Mapping) -> tuple[str, dict]:
         method = options.pop('type', None)
     if method not in METHODS:
         raise ValueError(f'method {method!r} is unknown; known methods: {sorted(METHODS)}')
-    unknown = sorted(set(options) - set(METHODS[method]))
-    if unknown:
-        raise UserKeyError(f"config section 'method ({method})': unknown key(s) {unknown}; valid keys: "
-                           f'{sorted(METHODS[method])}')
+    check_known_keys(options, METHODS[method], f"config section 'method ({method})'")
     return method, options
 
 
 def options_of(options: type, values: Optional[Mapping], where: str):
     """``options(**values)`` with unknown keys named (``where``: the config section) instead of a ``TypeError``."""
     values = dict(values or {})
-    known = {f.name for f in fields(options)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UserKeyError(f'{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}')
+    check_known_keys(values, [f.name for f in fields(options)], where)
     return options(**values)

@@ -38,7 +38,6 @@ class RankSearchTraining(MultiTaskTraining):
 
     def init_rank_search(self, options: RankSearchOptions) -> None:
         self.rank_search = options
-        self.rank_lr = options.step_size
         self.rank_budget = float(options.budget) if options.budget is not None else initial_total_rank(self.model)
         modules = ra_moe_modules(self.model)
         for m in modules:
@@ -48,6 +47,11 @@ class RankSearchTraining(MultiTaskTraining):
         if modules and not lowest <= self.rank_budget <= highest:
             raise ValueError(f'rank_search.budget must lie in [{lowest}, {highest}] (every rank in [1, max_rank]), '
                              f'got {self.rank_budget:g}')
+
+    @property
+    def rank_lr(self) -> float:
+        """The ranks' learning rate (``rank_search.lr`` or its formulation's default)."""
+        return self.rank_search.step_size
 
     @property
     def searching(self) -> bool:
@@ -101,7 +105,8 @@ class RankSearchTraining(MultiTaskTraining):
     def on_train_end(self) -> None:
         if self.searching:
             self.print(f'warning: training ended during the rank search (epoch {self.current_epoch} of '
-                       f'{self.rank_search.epochs}); the ranks stay unrounded. Give trainer.max_epochs > rank_search.epochs')
+                       f'{self.rank_search.epochs}); the ranks stay unrounded. '
+                       'Give trainer.max_epochs > rank_search.epochs')
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # Also here: Lightning does not call ``on_train_epoch_start`` for the epoch after a checkpoint

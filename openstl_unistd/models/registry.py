@@ -12,7 +12,8 @@ from .multitask_earthformer import MultiTaskEarthformer
 from .multitask_simvp import MultiTaskSimVP
 from .unistd import UniSTD
 
-MODEL_TYPES: dict[str, type[nn.Module]] = {'UniSTD': UniSTD, 'SimVP': MultiTaskSimVP, 'Earthformer': MultiTaskEarthformer}
+MODEL_TYPES: dict[str, type[nn.Module]] = {'UniSTD': UniSTD, 'SimVP': MultiTaskSimVP,
+                                           'Earthformer': MultiTaskEarthformer}
 """``model.type`` → the class built with the other options as keyword arguments (and ``tasks``)."""
 
 

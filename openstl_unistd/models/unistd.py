@@ -28,8 +28,8 @@ what paper Tables 7 and 9 point to; METHOD.md says 8: docs/method.md)."""
 PAPER_TEMPORAL = dict(hidden_ratio=6, experts=2)
 """Temporal module of the paper: FFN with ratio 6 and a 2-expert RA-MoE1D."""
 
-PARTS = ('task encoders', 'task decoders', 'backbone (pretrained)', 'LoRA experts', 'routers', 'ranks',
-         'temporal FFN')
+PARTS = ('task encoders', 'task decoders', 'backbone (pretrained)',
+         *dict.fromkeys([*RAMoELoRA.PARTS.values(), *TemporalModule.PARTS.values()]))
 
 
 def _options(kind: str, value: Union[bool, Mapping, None], defaults: dict) -> Optional[dict]:
