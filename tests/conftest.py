@@ -23,3 +23,22 @@ def tiny_unistd():
         return UniSTD(tasks, **options)
 
     return make
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'openstl: needs a real OpenSTL (make test-openstl OPENSTL_SRC=...)')
+
+
+_skipped_while_required = []
+
+
+def pytest_runtest_logreport(report):
+    """Under ``OPENSTL_REQUIRED=1`` (make test-openstl) a skipped test is remembered, to fail the session."""
+    if report.skipped and os.environ.get('OPENSTL_REQUIRED') == '1':
+        _skipped_while_required.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _skipped_while_required and exitstatus == 0:
+        print(f'\nOPENSTL_REQUIRED=1 but {len(_skipped_while_required)} test(s) skipped: {_skipped_while_required}')
+        session.exitstatus = 1
