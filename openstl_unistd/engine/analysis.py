@@ -103,14 +103,20 @@ def multiply_accumulates(model: torch.nn.Module, task: str) -> int:
 
     Counted by ``torch.utils.flop_counter`` over the model's whole prediction of ``T'`` frames (every
     rollout pass), on ``meta`` tensors where attention runs as explicit matrix products, so
-    attention's ``QKᵀ`` and ``AV`` are included; element-wise ops are not.
+    attention's ``QKᵀ`` and ``AV`` are included; element-wise ops are not. The model runs in eval mode
+    on zeros and is left as it was (a training-mode pass would move batch-norm statistics).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
     spec = model.tasks[task]
-    x = torch.empty(1, *spec.input_shape, device=next(model.parameters()).device)
-    with FlopCounterMode(display=False) as counter:  # no no_grad(): its module tracker needs grad_fns
-        model(x, task)
+    x = torch.zeros(1, *spec.input_shape, device=next(model.parameters()).device)
+    training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:  # no no_grad(): its module tracker needs grad_fns
+            model(x, task)
+    finally:
+        model.train(training)
     return counter.get_total_flops() // 2
 
 
