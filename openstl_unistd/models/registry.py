@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Mapping, Sequence
 
 from torch import nn
@@ -22,6 +23,13 @@ def check_model_type(model_type: object) -> type[nn.Module]:
     if model_type not in MODEL_TYPES:
         raise ValueError(f'model type {model_type!r} is unknown; known types: {sorted(MODEL_TYPES)}')
     return MODEL_TYPES[model_type]
+
+
+def model_arguments(model_type: str) -> tuple[str, ...]:
+    """The named options ``model_type`` takes (its constructor's arguments but ``tasks``), in order."""
+    parameters = inspect.signature(check_model_type(model_type)).parameters.values()
+    return tuple(p.name for p in parameters if p.name != 'tasks' and p.kind in
+                 (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY))
 
 
 def create_model(options: Mapping, tasks: Sequence[TaskSpec], load_pretrained: bool = True) -> nn.Module:

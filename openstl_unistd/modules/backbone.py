@@ -91,8 +91,8 @@ def _weights_file(label: str, model_name: str, scheme: BackboneScheme | None,
             raise PretrainedWeightsNotFoundError(
                 f"backbone '{label}' ({model_name}): no weights file was given and {hf_repo} is not in the "
                 f'Hugging Face cache ({hf_cache_dir()}); nothing is downloaded at run time. Get it with '
-                f"{source}, then set pretrained='<path to the file>' (e.g. --cfg-options "
-                'model.pretrained=<path>) or keep pretrained=True once it is in the cache.')
+                f'{source}, then give its path or keep pretrained=True once it is in the cache:',
+                "pretrained='<path to the file>' (e.g. --cfg-options model.pretrained=<path>).")
         return cached
     path = Path(pretrained).expanduser()
     if not path.is_file():

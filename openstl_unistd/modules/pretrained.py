@@ -21,7 +21,23 @@ PathLike = Union[str, os.PathLike]
 
 
 class PretrainedWeightsNotFoundError(FileNotFoundError):
-    """Pretrained weights were asked for but no file or cached copy exists."""
+    """Pretrained weights were asked for but no file or cached copy exists.
+
+    ``problem`` says what is missing and where to get it; ``setting``, where given, says how the caller
+    sets the file (the tools' ``--cfg-options``; the OpenSTL plug-in names its own config key, see
+    :meth:`set_with`).
+    """
+
+    def __init__(self, problem: str, setting: Optional[str] = None) -> None:
+        super().__init__(problem, setting)
+        self.problem, self.setting = problem, setting
+
+    def __str__(self) -> str:
+        return self.problem if self.setting is None else f'{self.problem} {self.setting}'
+
+    def set_with(self, setting: str) -> 'PretrainedWeightsNotFoundError':
+        """The same error, saying ``setting`` instead (when it says how to set the file at all)."""
+        return self if self.setting is None else type(self)(self.problem, setting)
 
 
 def find_cached_weights(hf_repo: str) -> Optional[Path]:
