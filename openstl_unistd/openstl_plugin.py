@@ -13,15 +13,23 @@ OpenSTL (its Lightning branch) has no plug-in mechanism. :func:`register` adds t
 - ``BaseExperiment.display_method_info`` for our methods (OpenSTL's raises on unknown names), and
   ``BaseExperiment._init_trainer`` on machines without a GPU (OpenSTL's hard-codes ``'gpu'``).
 
-Registration is idempotent and leaves every OpenSTL method and dataset as it was. Our methods do
-not use the OpenSTL paths that break with current libraries: their optimizers and schedule are
-ours (not OpenSTL's cosine scheduler, which fails with Lightning 2.6) and their metrics are ours
-(not ``openstl.core.metrics``, whose SSIM call fails with scikit-image ≥ 0.20).
+- ``openstl.core.metrics.cal_ssim`` made to work with scikit-image ≥ 0.20 (OpenSTL's call passes the
+  removed ``multichannel=True`` and no ``data_range``) with one SSIM convention for every method of
+  the run, ours and OpenSTL's: ``data_range =`` :data:`SSIM_DATA_RANGE`, OpenSTL's published one;
+- ``BaseExperiment.test`` of a test-only run (OpenSTL's ``tools/test.py``): a log file and the
+  saved arrays in a folder of their own, beside the training run's (:func:`make_experiment_test`).
+
+Registration is idempotent and leaves every OpenSTL method and dataset as it was. Our methods are
+built by the same factory and options schema as ``tools/train.py`` (:func:`plugin_model_options`);
+a key of an OpenSTL config that neither OpenSTL nor our method knows is refused by name.
+Their optimizers and schedule are ours (OpenSTL's cosine scheduler fails with Lightning 2.6).
 """
 from __future__ import annotations
 
+import logging
 import math
 import os.path as osp
+import time
 from dataclasses import fields
 from typing import Mapping
 
@@ -30,10 +38,13 @@ import torch
 
 from .datasets.datamodule import MultiTaskDataModule
 from .datasets.multitask import MultiTaskDataset
+from .errors import UserKeyError
 from .methods.multitask import MultiTaskTraining
-from .methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions, options_of
+from .methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions, options_of, section_keys
 from .methods.tau import DivergenceTraining
 from .methods.unistd import RankSearchTraining
+from .models.registry import create_model, model_arguments
+from .modules.pretrained import PretrainedWeightsNotFoundError
 from .tasks import KNOWN_TASKS, TASK_SETS, TaskSpec, resolve_tasks
 
 INSTALL_HINT = (
@@ -41,16 +52,35 @@ INSTALL_HINT = (
     'library); install it from its repository: git clone https://github.com/chengtan9907/OpenSTL && '
     'pip install -e OpenSTL "timm<=1.0.11" (see docs/openstl.md).')
 
-SINGLE_TASK_DATASETS = ('cityscapes', 'traffic4cast', 'sevir', 'enso')
-"""Paper tasks OpenSTL has no loader for; served by our loaders under these names."""
+SINGLE_TASK_DATASETS = ('cityscapes', 'traffic4cast', 'sevir', 'enso', 'demo_digits', 'demo_advection', 'demo_traffic')
+"""Tasks OpenSTL has no loader for, served by our loaders under these names: four paper tasks and the
+generated demo tasks (no download: OpenSTL's own methods can be compared on them per task)."""
 
 DATASET_NAMES = tuple(TASK_SETS) + SINGLE_TASK_DATASETS
 
 OPENSTL_TASK_DEPTH = {'mfmnist': 3, 'mmnist_cifar': 3, 'kth20': 3, 'kth40': 3, 'kitticaltech': 3}
 """UniSTD encoder depth for OpenSTL datasets that are not among our tasks (ours use their own)."""
 
-METRICS = ('mse', 'mae', 'rmse', 'psnr', 'ssim', 'snr')
-"""OpenSTL metric names our metrics compute (LPIPS is left out)."""
+METRICS = ('mse', 'mae', 'rmse', 'ssim', 'psnr', 'snr')
+"""OpenSTL metric names our metrics compute (LPIPS is left out), in the order of OpenSTL's metric line
+(``openstl.core.metrics.metric`` writes mse, mae, rmse, ssim, psnr, snr, lpips, whatever the list's order)."""
+
+SSIM_DATA_RANGE = 2.0
+"""SSIM's ``data_range`` for every method scored inside OpenSTL, ours and OpenSTL's own: the value behind
+OpenSTL's published tables (its call gave none, and scikit-image < 0.20 took the float dtype's range,
+[-1, 1]). ``tools/train.py`` scores with 1, the range of [0, 1] frames (docs/metrics.md)."""
+
+SSIM_CONVENTION = (f"SSIM data_range = {SSIM_DATA_RANGE:g} for every method of this run (OpenSTL's published "
+                   "convention; openstl_unistd's tools/train.py uses 1, docs/metrics.md)")
+"""The log line printed before every metric line that holds SSIM."""
+
+TOOLS_ONLY_KEYS = {
+    **{key: "an evaluation option of openstl_unistd's tools/train.py; inside OpenSTL every method is scored the "
+            "same way (docs/openstl.md)" for key in section_keys(TrainingOptions, 'evaluation') if key != 'save_preds'},
+    **{key: "a section of openstl_unistd's tools/train.py configs; OpenSTL configs are flat: give its keys at the "
+            "top level (docs/openstl.md)" for key in ('model', 'optim', 'data', 'trainer', 'evaluation', 'tasks')},
+}
+"""Keys of our own configs that an OpenSTL config cannot take, with the reason given when one is set."""
 
 _registered = False
 
@@ -59,6 +89,7 @@ def _openstl():
     """OpenSTL's modules that the plug-in touches; ``ImportError`` with install instructions otherwise."""
     try:
         import openstl.api
+        import openstl.core.metrics
         import openstl.datasets
         import openstl.methods
         import openstl.methods.base_method
@@ -77,8 +108,10 @@ def tasks_for(dataname: str, args: Mapping) -> list[TaskSpec]:
     """The tasks of an OpenSTL dataset name: one of our task sets, or one task shaped as OpenSTL gives it.
 
     A single task takes T, T' and (C, H, W) from OpenSTL's arguments (OpenSTL's ``kth`` is 10 → 20
-    where our paper task is 10 → 10); its encoder depth and metrics are our task's when the name is
-    one of ours, else the depth that brings the longer side to at most 16 tokens.
+    where our paper task is 10 → 10); its encoder depth is our task's when the name is one of ours,
+    else the depth that brings the longer side to at most 16 tokens. Its metrics are OpenSTL's list
+    for the dataset (``args['metrics']``) less LPIPS, then those of our task OpenSTL has no name for
+    (e.g. SEVIR's CSI).
     """
     if dataname in TASK_SETS:
         return resolve_tasks(TASK_SETS[dataname])
@@ -86,30 +119,87 @@ def tasks_for(dataname: str, args: Mapping) -> list[TaskSpec]:
     known = KNOWN_TASKS.get(dataname)
     depth = known.encoder_depth if known else OPENSTL_TASK_DEPTH.get(
         dataname, max(1, math.ceil(math.log2(max(h, w) / 16))))
-    metrics = known.metrics if known else (tuple(m for m in args.get('metrics', METRICS) if m in METRICS)
-                                           or METRICS[:2])
+    listed = [m for m in args.get('metrics', METRICS) if m in METRICS]
+    extra = [m for m in known.metrics if m not in METRICS and m != 'lpips'] if known else []
+    metrics = tuple(listed + extra) or (known.metrics if known else METRICS[:2])
     return resolve_tasks([dict(name=dataname, input_frames=int(args['pre_seq_length']),
                                output_frames=int(args['aft_seq_length']), channels=c, height=h, width=w,
                                encoder_depth=depth, metrics=metrics)])
 
 
-def _options(args: Mapping, *names: str) -> dict:
-    return {name: args[name] for name in names if args.get(name) is not None}
+PLUGIN_MODEL_TYPES = {'unistd': 'UniSTD', 'multitask_simvp': 'SimVP', 'multitask_tau': 'SimVP',
+                      'multitask_earthformer': 'Earthformer'}
+"""Our OpenSTL method names → the ``model.type`` of :mod:`~openstl_unistd.models.registry` they build."""
+
+METHOD_KEYS = {'unistd': ('rank_search',), 'multitask_simvp': (), 'multitask_earthformer': (),
+               'multitask_tau': tuple(f.name for f in fields(DivergenceOptions))}
+"""Method options of each of our methods in an OpenSTL config (the same keys as in our configs)."""
+
+PLUGIN_KEYS = ('datasets', 'sampling', 'save_preds')
+"""Our keys every method takes: per-task loader options, joint sampling, saved test samples."""
+
+
+def model_option_names(method: str) -> tuple[str, ...]:
+    """The model options an OpenSTL config gives our ``method`` as top-level keys: the constructor
+    arguments of its model type (Earthformer's are one ``earthformer`` dict)."""
+    model_type = PLUGIN_MODEL_TYPES[method]
+    return ('earthformer',) if model_type == 'Earthformer' else model_arguments(model_type)
+
+
+def plugin_model_options(method: str, args: Mapping) -> dict:
+    """``model`` options (``type`` and constructor arguments, as a config's ``model`` dict) of our ``method``
+    from OpenSTL's flat config: every key of :func:`model_option_names` that is set (not ``None``)."""
+    model_type = PLUGIN_MODEL_TYPES[method]
+    if model_type == 'Earthformer':
+        options = dict(args.get('earthformer') or {})
+    else:
+        options = {name: args[name] for name in model_option_names(method) if args.get(name) is not None}
+    if method == 'multitask_tau':
+        options['model_type'] = 'tau'
+    return {'type': model_type, **options}
+
+
+def openstl_keys(args: Mapping) -> set[str]:
+    """Keys OpenSTL itself puts into a method's arguments: its parser's, its defaults', the dataset's
+    parameters and what ``BaseExperiment`` adds."""
+    from openstl.datasets import dataset_parameters
+    from openstl.utils.parser import create_parser, default_parser
+
+    keys = {action.dest for action in create_parser()._actions} | set(default_parser())
+    keys |= set(dataset_parameters.get(args.get('dataname'), {}))
+    return keys | {'steps_per_epoch', 'test_mean', 'test_std', 'save_dir', 'metrics', 'in_shape', 'tasks'}
+
+
+def check_plugin_keys(method: str, args: Mapping) -> None:
+    """A :class:`~openstl_unistd.errors.UserKeyError` naming every key of the OpenSTL config that neither
+    OpenSTL nor ``method`` takes (a typo would otherwise be ignored), with the reason for our own
+    configs' keys that have no place here."""
+    ours = {*model_option_names(method), *METHOD_KEYS[method], *PLUGIN_KEYS}
+    unknown = sorted(set(args) - ours - openstl_keys(args))
+    if not unknown:
+        return
+    source = f"OpenSTL config {args.get('config_file')!r}" if args.get('config_file') else 'OpenSTL arguments'
+    reasons = ''.join(f"; '{key}' is {TOOLS_ONLY_KEYS[key]}" for key in unknown if key in TOOLS_ONLY_KEYS)
+    raise UserKeyError(f"{source}: unknown key(s) {unknown} for method '{method}'{reasons}; the method's own keys "
+                       f'are {sorted(ours)} (docs/openstl.md), the others are OpenSTL\'s')
 
 
 def build_plugin_model(method: str, tasks: list[TaskSpec], args: Mapping) -> torch.nn.Module:
-    """Our model for an OpenSTL method name, with its settings taken from OpenSTL's config dict."""
-    from .models import MultiTaskEarthformer, MultiTaskSimVP, UniSTD
+    """Our model for an OpenSTL method name, built as ``tools/train.py`` builds it (``create_model``) from
+    the options of OpenSTL's config; a missing weights file says what to set in that config."""
+    check_plugin_keys(method, args)
+    try:
+        return create_model(plugin_model_options(method, args), tasks)
+    except PretrainedWeightsNotFoundError as error:
+        raise error.set_with("pretrained = '<path to the file>' in the OpenSTL config (-c FILE; docs/openstl.md).") \
+            from None
 
-    if method == 'unistd':
-        return UniSTD(tasks, **_options(args, 'backbone', 'pretrained', 'backbone_kwargs', 'hidden_channels', 'lora',
-                                        'temporal', 'inner_channels', 'skip', 'decode'))
-    if method in ('multitask_simvp', 'multitask_tau'):
-        kind = 'tau' if method == 'multitask_tau' else (args.get('model_type') or 'gsta')
-        return MultiTaskSimVP(tasks, model_type=kind, **_options(
-            args, 'hid_S', 'hid_T', 'N_S', 'N_T', 'frames', 'mlp_ratio', 'drop', 'drop_path', 'spatio_kernel_enc',
-            'spatio_kernel_dec', 'spatial_depths', 'decode'))
-    return MultiTaskEarthformer(tasks, **dict(args.get('earthformer') or {}))
+
+def metric_line(scores: Mapping[str, float]) -> str:
+    """OpenSTL's metric line (``mse:…, mae:…``): OpenSTL's order for its metrics, then ours (CSI, Nino3.4)."""
+    order = {name: i for i, name in enumerate(METRICS)}
+    names = sorted(scores, key=lambda name: order.get(name, len(order)))
+    return ', '.join(f'{name}:{scores[name]}' for name in names)
 
 
 class OpenSTLMethodMixin:
@@ -117,7 +207,8 @@ class OpenSTLMethodMixin:
 
     Built from OpenSTL's keyword hyper-parameters; reads OpenSTL's ``(x, y)`` batches as well as our
     ``{'x', 'y', 'task'}`` ones; logs ``train_loss``/``val_loss`` for OpenSTL's callbacks; prints
-    OpenSTL's metric line and writes ``<save_dir>/saved/`` as OpenSTL does.
+    OpenSTL's metric line and writes ``<save_dir>/saved/`` as OpenSTL does (``save_dir`` read from the
+    hyper-parameters, as OpenSTL's methods read it).
     """
 
     plugin_method = ''
@@ -127,7 +218,7 @@ class OpenSTLMethodMixin:
             lr=float(args.get('lr') or 1e-3), weight_decay=float(args.get('weight_decay') or 0.0),
             warmup_epochs=float(args.get('warmup_epoch') or 0), warmup_lr=float(args.get('warmup_lr') or 1e-5),
             min_lr=float(args.get('min_lr') or 1e-6), grad_clip=args.get('clip_grad'),
-            save_dir=args.get('save_dir'), save_preds=int(args.get('save_preds') or 10 ** 9), figures=False)
+            ssim_data_range=SSIM_DATA_RANGE, save_preds=int(args.get('save_preds') or 10 ** 9), figures=False)
         self.init_training(self.model, self.plugin_tasks, options)
         self.openstl_normalization = (args.get('test_mean'), args.get('test_std'))
 
@@ -171,14 +262,16 @@ class OpenSTLMethodMixin:
         from openstl.utils import check_dir, print_log
 
         single = len(self.task_names) == 1
+        if any('ssim' in scores for scores in self.test_results.values()):
+            print_log(SSIM_CONVENTION)
+        save_dir = self.hparams.get('save_dir')
         for task, scores in self.test_results.items():
-            line = ', '.join(f'{name}:{value}' for name, value in scores.items())
+            line = metric_line(scores)
             print_log(line if single else f'{task}: {line}')
             arrays = self.saved_arrays(task)
-            if arrays is None or not self.options.save_dir:
+            if arrays is None or not save_dir:
                 continue
-            folder = check_dir(osp.join(self.options.save_dir, 'saved') if single else
-                               osp.join(self.options.save_dir, 'saved', task))
+            folder = check_dir(osp.join(save_dir, 'saved') if single else osp.join(save_dir, 'saved', task))
             arrays['metrics'] = np.array([scores.get('mae', np.nan), scores.get('mse', np.nan)])
             for key in ('metrics', 'inputs', 'trues', 'preds'):
                 np.save(osp.join(folder, key + '.npy'), arrays[key])
@@ -204,8 +297,8 @@ def _method_classes(base_method: type) -> dict[str, type]:
         self.init_rank_search(options_of(RankSearchOptions, args.get('rank_search'), 'rank_search'))
 
     def divergence(self, args):
-        self.init_divergence(DivergenceOptions(**{f.name: float(args[f.name]) for f in fields(DivergenceOptions)
-                                                  if args.get(f.name) is not None}))
+        self.init_divergence(options_of(DivergenceOptions, {key: args[key] for key in METHOD_KEYS['multitask_tau']
+                                                            if args.get(key) is not None}, 'multitask_tau'))
 
     def nothing(self, args):
         return None
@@ -324,8 +417,19 @@ def make_create_parser(original):
     return create_parser
 
 
+def flops_table(model: torch.nn.Module) -> str:
+    """Per-task FLOPs of one sample, counted as fvcore and OpenSTL's model info count them (one
+    multiply-add is one FLOP)."""
+    from .engine.analysis import multiply_accumulates
+
+    counts = {task: multiply_accumulates(model, task) for task in model.tasks}
+    rows = [f'| {task} | {count / 1e9:.3f} G ({count:,}) |' for task, count in counts.items()]
+    return '\n'.join(["| task | FLOPs per sample (fvcore's count: a multiply-add is one FLOP) |", '|---|---|', *rows])
+
+
 def make_display_method_info(original):
-    """Method info for our methods (OpenSTL's version raises on names it does not know)."""
+    """Method info for our methods: the model, its parameters and per-task FLOPs as OpenSTL counts them
+    (OpenSTL's version raises on method names it does not know)."""
 
     def display_method_info(self, args):
         if args.method not in _method_names():
@@ -335,7 +439,7 @@ def make_display_method_info(original):
         count = count_parameters(self.method.model)
         info = (f'{self.method.model!r}\ntasks: {self.method.task_names}\n'
                 f'parameters: {count.total:,} (trainable {count.trainable:,}, frozen {count.frozen:,})\n')
-        return info, '', '', '-' * 80 + '\n'
+        return info, flops_table(self.method.model) + '\n', '', '-' * 80 + '\n'
 
     display_method_info.wraps_openstl = original
     return display_method_info
@@ -353,6 +457,73 @@ def make_init_trainer(original):
 
     _init_trainer.wraps_openstl = original
     return _init_trainer
+
+
+def make_structural_similarity(original):
+    """scikit-image's ``structural_similarity`` as OpenSTL calls it (``cal_ssim(pred, true,
+    multichannel=True)`` on ``(W, H, C)`` frames), for scikit-image ≥ 0.20, where ``multichannel`` is
+    gone (the channels were read as a third spatial axis: "win_size exceeds image extent") and a float
+    image's ``data_range`` is no longer 2 by default: channels last, ``data_range`` =
+    :data:`SSIM_DATA_RANGE` unless given."""
+
+    def structural_similarity(im1, im2, *, multichannel: bool = False, data_range=None, **kwargs):
+        if multichannel:
+            kwargs.setdefault('channel_axis', -1)
+        return original(im1, im2, data_range=SSIM_DATA_RANGE if data_range is None else data_range, **kwargs)
+
+    structural_similarity.wraps_openstl = original
+    return structural_similarity
+
+
+def _fix_openstl_ssim(metrics_module) -> None:
+    """Let ``openstl.core.metrics.metric`` compute SSIM under today's scikit-image (see
+    :func:`make_structural_similarity`); its ``cal_ssim`` is ``None`` when lpips is missing."""
+    if hasattr(metrics_module.cal_ssim, 'wraps_openstl'):
+        return
+    from skimage.metrics import structural_similarity
+
+    metrics_module.cal_ssim = make_structural_similarity(structural_similarity)
+
+
+def make_base_test_epoch_end(original):
+    """OpenSTL's test end, with :data:`SSIM_CONVENTION` logged before its metric line when SSIM is in it."""
+
+    def on_test_epoch_end(self):
+        if 'ssim' in (self.metric_list or ()) and self.trainer.is_global_zero:
+            from openstl.utils import print_log
+
+            print_log(SSIM_CONVENTION)
+        return original(self)
+
+    on_test_epoch_end.wraps_openstl = original
+    return on_test_epoch_end
+
+
+def make_experiment_test(original):
+    """``BaseExperiment.test`` that, in a test-only run (OpenSTL's ``tools/test.py``: nothing was trained in
+    this process), logs to ``<save_dir>/test_<time>.log`` and saves the arrays under
+    ``<save_dir>/test_<time>/saved/``, beside the training run's log and ``saved/``, not over them.
+    OpenSTL sets up its log file only when training starts, and saves into ``<save_dir>/saved``."""
+
+    def test(self):
+        if self.trainer.state.fn is None and self.trainer.is_global_zero:
+            from openstl.utils import output_namespace, print_log
+
+            stamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+            for handler in logging.root.handlers[:]:
+                logging.root.removeHandler(handler)
+            logging.basicConfig(level=logging.INFO, filename=osp.join(self.save_dir, f'test_{stamp}.log'),
+                                filemode='a', format='%(asctime)s - %(message)s')
+            print_log(output_namespace(self.args))
+            tested = (osp.join(self.save_dir, 'checkpoints', 'best.ckpt') if self.args.test
+                      else 'the model as initialized (no --test)')
+            folder = osp.join(self.save_dir, f'test_{stamp}')
+            print_log(f'testing {tested}; arrays saved under {osp.join(folder, "saved")}')
+            self.method.hparams.save_dir = folder
+        return original(self)
+
+    test.wraps_openstl = original
+    return test
 
 
 def _wrap(owner, name: str, make) -> None:
@@ -377,4 +548,7 @@ def register() -> None:
     openstl.utils.create_parser = openstl.utils.parser.create_parser
     _wrap(openstl.api.BaseExperiment, 'display_method_info', make_display_method_info)
     _wrap(openstl.api.BaseExperiment, '_init_trainer', make_init_trainer)
+    _wrap(openstl.api.BaseExperiment, 'test', make_experiment_test)
+    _wrap(Base_method, 'on_test_epoch_end', make_base_test_epoch_end)
+    _fix_openstl_ssim(openstl.core.metrics)
     _registered = True

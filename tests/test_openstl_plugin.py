@@ -1,11 +1,7 @@
-"""The OpenSTL plug-in: without OpenSTL, a clear ImportError; with it, OpenSTL's own tools run UniSTD.
-
-Tests marked ``needs_openstl`` skip unless OpenSTL is importable. To run them, install OpenSTL into
-a scratch environment beside this package: ``git clone https://github.com/chengtan9907/OpenSTL``,
-``pip install -e OpenSTL "timm<=1.0.11" fvcore`` and ``pip install -e .`` here, then
-``python -m pytest tests/test_openstl_plugin.py`` with that environment's Python.
+"""The OpenSTL plug-in, in this process: without OpenSTL, a clear ImportError and a launcher that needs
+none; with it (``make test-openstl``), registration, one SSIM convention, and every option of an OpenSTL
+config reaching our model or refused by name. OpenSTL's own tools run in tests/test_openstl_tools.py.
 """
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,14 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from openstl_unistd.openstl_train import CONFIGS, find_train_script, main, openstl_arguments
+from openstl_unistd.openstl_train import CONFIGS, batch_limit, find_train_script, main, openstl_arguments
+from tests.with_openstl import needs_openstl
 
 ROOT = Path(__file__).resolve().parents[1]
-OPENSTL = importlib.util.find_spec('openstl') is not None and importlib.util.find_spec('openstl.api') is not None
-needs_openstl = pytest.mark.skipif(not OPENSTL, reason='OpenSTL is not installed: git clone '
-                                   'https://github.com/chengtan9907/OpenSTL && pip install -e OpenSTL '
-                                   '"timm<=1.0.11" fvcore, then run these tests with that Python')
 
 
 def test_importing_the_package_never_imports_openstl():
@@ -125,83 +119,6 @@ def test_register_is_idempotent_and_keeps_openstl_as_it_was():
     assert openstl.utils.create_parser().parse_args(['-d', 'kth', '-m', 'SimVP']).method == 'SimVP'
 
 
-TINY = ("backbone = 'vit_tiny_patch16_224'\npretrained = False\nbackbone_kwargs = dict(depth=1)\n"
-        "hidden_channels = 8\nrank_search = dict(epochs=1)\nlr = 1e-3\n")
-
-
-def run_openstl(tmp_path, *arguments):
-    command = [sys.executable, '-m', 'openstl_unistd.openstl_train', '--epoch', '1', '--num_workers', '1',
-               '--res_dir', str(tmp_path / 'work'), '--device', 'cpu', *arguments]
-    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
-
-
-@needs_openstl
-def test_openstl_trains_and_tests_unistd_on_its_own_taxibj_format(tmp_path):
-    from openstl_unistd.datasets.fixtures.taxibj import write_taxibj_openstl
-
-    write_taxibj_openstl(tmp_path / 'data', train=8, test=4)
-    (tmp_path / 'unistd_tiny.py').write_text("method = 'unistd'\n" + TINY)
-    result = run_openstl(tmp_path, '-d', 'taxibj', '-m', 'unistd', '-c', 'unistd_tiny.py', '-b', '2', '-vb', '2',
-                         '--data_root', f'{tmp_path / "data"}/', '--ex_name', 'taxibj_unistd')
-    assert result.returncode == 0, result.stderr[-3000:]
-    saved = tmp_path / 'work' / 'taxibj_unistd' / 'saved'
-    preds, trues = np.load(saved / 'preds.npy'), np.load(saved / 'trues.npy')
-    assert preds.shape == trues.shape == (4, 4, 2, 32, 32)
-    metrics = np.load(saved / 'metrics.npy')
-    log = next((tmp_path / 'work' / 'taxibj_unistd').glob('*.log')).read_text()
-    line = next(l for l in log.splitlines() if ' - mse:' in l)
-    assert f'mae:{metrics[0]}' in line and f'mse:{metrics[1]}' in line and 'ssim:' in line and 'psnr:' in line
-    mse = ((preds - trues) ** 2).mean(axis=(0, 1)).sum()
-    assert metrics[1] == pytest.approx(mse, rel=1e-4)  # OpenSTL's MSE of the saved predictions
-
-
-@needs_openstl
-def test_openstl_trains_unistd_on_one_of_our_task_sets(tmp_path):
-    (tmp_path / 'unistd_demo.py').write_text(
-        "method = 'unistd'\n" + TINY + "datasets = dict(demo_digits=dict(num_samples=8), "
-        "demo_advection=dict(num_samples=8), demo_traffic=dict(num_samples=8))\n")
-    result = run_openstl(tmp_path, '-d', 'multi_demo', '-m', 'unistd', '-c', 'unistd_demo.py', '-b', '4', '-vb', '4',
-                         '--data_root', str(tmp_path / 'data'), '--ex_name', 'demo_unistd')
-    assert result.returncode == 0, result.stderr[-3000:]
-    work = tmp_path / 'work' / 'demo_unistd'
-    log = next(work.glob('*.log')).read_text()
-    for task, shape in (('demo_digits', (8, 5, 1, 32, 32)), ('demo_traffic', (8, 4, 2, 32, 32))):
-        assert f'{task}: mse:' in log
-        assert np.load(work / 'saved' / task / 'preds.npy').shape == shape
-    assert (work / 'checkpoints' / 'best.ckpt').is_file()
-
-
-@needs_openstl
-def test_openstl_own_simvp_still_trains_with_the_plugin_registered(tmp_path):
-    from openstl_unistd.datasets.fixtures.taxibj import write_taxibj_openstl
-
-    write_taxibj_openstl(tmp_path / 'data', train=8, test=4)
-    (tmp_path / 'simvp.py').write_text("method = 'SimVP'\nmodel_type = 'gSTA'\nhid_S = 8\nhid_T = 16\nN_S = 2\n"
-                                       "N_T = 2\nlr = 1e-3\n")
-    result = run_openstl(tmp_path, '-d', 'taxibj', '-m', 'simvp', '-c', 'simvp.py', '-b', '2', '-vb', '2',
-                         '--sched', 'onecycle', '--data_root', f'{tmp_path / "data"}/', '--ex_name', 'taxibj_simvp')
-    assert 'Trainer.fit` stopped: `max_epochs=1` reached' in result.stdout + result.stderr, result.stderr[-3000:]
-    # OpenSTL copies best.ckpt in on_test_end; its own test stage needs scikit-image < 0.20 and lpips
-    assert list((tmp_path / 'work' / 'taxibj_simvp' / 'checkpoints').glob('best-epoch=00-*.ckpt'))
-
-
-@needs_openstl
-@pytest.mark.parametrize('method,settings', [
-    ('multitask_tau', 'hid_S = 8\nhid_T = 16\nN_S = 2\nN_T = 2\n'),
-    ('multitask_earthformer', 'earthformer = dict(base_units=16, enc_depth=[1, 1], dec_depth=[1, 1], num_heads=2, '
-                              'num_global_vectors=2, checkpoint_level=0)\n'),
-])
-def test_openstl_trains_our_multitask_baselines(tmp_path, method, settings):
-    (tmp_path / 'baseline.py').write_text(
-        f"method = '{method}'\nlr = 1e-3\n" + settings + "datasets = dict(demo_digits=dict(num_samples=8), "
-        "demo_advection=dict(num_samples=8), demo_traffic=dict(num_samples=8))\n")
-    result = run_openstl(tmp_path, '-d', 'multi_demo', '-m', method, '-c', 'baseline.py', '-b', '4', '-vb', '4',
-                         '--data_root', str(tmp_path / 'data'), '--ex_name', method)
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = next((tmp_path / 'work' / method).glob('*.log')).read_text()
-    assert 'demo_advection: mse:' in log
-
-
 def test_single_openstl_tasks_take_openstl_shapes_and_our_depth():
     from openstl_unistd.openstl_plugin import tasks_for
 
@@ -215,3 +132,180 @@ def test_single_openstl_tasks_take_openstl_shapes_and_our_depth():
                                          metrics=['mse', 'rmse', 'mae']))
     assert other.encoder_depth == 2 and other.metrics == ('mse', 'rmse', 'mae')
     assert [t.name for t in tasks_for('multi3', {})] == ['kitti', 'traffic4cast', 'kth']
+
+
+def test_the_launcher_refuses_a_bad_batch_limit_by_name():
+    assert batch_limit('3') == 3 and batch_limit('0.25') == 0.25 and batch_limit('0') == 0
+    for bad in ('two', '-1', '1.5'):
+        with pytest.raises(Exception, match=f"got '{bad}'"):
+            batch_limit(bad)
+
+
+def test_the_metric_line_is_in_openstls_order_then_ours():
+    from openstl_unistd.openstl_plugin import metric_line
+
+    scores = {'psnr': 1.0, 'csi_m': 0.5, 'ssim': 0.25, 'mse': 2.0, 'rmse': 3.0, 'mae': 4.0}
+    assert metric_line(scores) == 'mse:2.0, mae:4.0, rmse:3.0, ssim:0.25, psnr:1.0, csi_m:0.5'
+
+
+# ---- with a real OpenSTL, in this process ---------------------------------------------------------
+
+def openstl_arguments_for(dataname: str, **options) -> dict:
+    """The keyword arguments OpenSTL's ``BaseExperiment`` gives a method (parser defaults, the dataset's
+    parameters, what it adds), with ``options`` as an OpenSTL config would set them."""
+    import openstl_unistd
+    from openstl.datasets import dataset_parameters
+    from openstl.utils.parser import default_parser
+
+    openstl_unistd.register()
+    args = default_parser()
+    args.update(dataset_parameters[dataname])
+    args.update(dataname=dataname, steps_per_epoch=4, test_mean=0.0, test_std=1.0, save_dir='unused', epoch=2,
+                config_file='my_config.py')
+    args.update(options)
+    return args
+
+
+def build_method(method: str, dataname: str, **options):
+    from openstl.methods import method_maps
+
+    return method_maps[method](**openstl_arguments_for(dataname, method=method, **options))
+
+
+TINY = dict(backbone='vit_tiny_patch16_224', pretrained=False, backbone_kwargs=dict(depth=1), hidden_channels=8)
+
+
+def hand_ssim(pred: np.ndarray, true: np.ndarray, data_range: float, win: int = 7) -> float:
+    """SSIM of one ``(C, H, W)`` frame written out: every 7×7 window (uniform weights, sample covariance),
+    K1 = 0.01, K2 = 0.03, averaged over windows and channels (scikit-image's defaults)."""
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    values = []
+    for x, y in zip(pred.astype(np.float64), true.astype(np.float64)):
+        for i in range(x.shape[0] - win + 1):
+            for j in range(x.shape[1] - win + 1):
+                a, b = x[i:i + win, j:j + win].ravel(), y[i:i + win, j:j + win].ravel()
+                cov = np.cov(a, b)  # sample (N − 1) covariances
+                values.append((2 * a.mean() * b.mean() + c1) * (2 * cov[0, 1] + c2) /
+                              ((a.mean() ** 2 + b.mean() ** 2 + c1) * (cov[0, 0] + cov[1, 1] + c2)))
+    return float(np.mean(values))
+
+
+@needs_openstl
+def test_one_ssim_convention_for_our_methods_and_openstls(tmp_path):
+    from openstl.core.metrics import metric
+
+    from openstl_unistd.core.metrics import ForecastMetrics
+    from openstl_unistd.openstl_plugin import SSIM_DATA_RANGE
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0, 1, (2, 3, 2, 16, 16)).astype(np.float32)           # (B, T', C, H, W)
+    pred = np.clip(true + rng.normal(0, 0.2, true.shape), 0, 1).astype(np.float32)
+    ours = build_method('unistd', 'taxibj', **TINY)
+    scores = ForecastMetrics(['ssim'], ssim_data_range=ours.options.ssim_data_range)
+    scores.update(torch.from_numpy(pred), torch.from_numpy(true))
+    by_ours = scores.compute()['ssim']
+    by_openstl = metric(pred, true, metrics=['ssim'])[0]['ssim']               # a baseline's line (patched call)
+    by_hand = np.mean([hand_ssim(p, t, 2.0) for p, t in zip(pred.reshape(-1, 2, 16, 16), true.reshape(-1, 2, 16, 16))])
+    assert SSIM_DATA_RANGE == 2.0
+    assert by_ours == pytest.approx(by_hand, abs=1e-6) and by_openstl == pytest.approx(by_hand, abs=1e-6)
+    other = np.mean([hand_ssim(p, t, 1.0) for p, t in zip(pred.reshape(-1, 2, 16, 16), true.reshape(-1, 2, 16, 16))])
+    assert abs(other - by_hand) > 1e-3  # the convention matters for these frames
+
+
+ALTERNATIVES = {
+    'backbone': 'vit_small_patch16_224', 'pretrained': 'FILE', 'backbone_kwargs': dict(depth=2),
+    'hidden_channels': 12, 'lora': dict(max_rank=16), 'temporal': False, 'inner_channels': 3, 'skip': False,
+    'decode': 'direct', 'train_backbone': True, 'checkpointing': True,
+}
+"""A value other than the default for every UniSTD option (``FILE``: a weights file of other weights)."""
+
+
+def fingerprint(model: torch.nn.Module) -> tuple:
+    """What tells two built models apart: parameter names, shapes, values and trainability, module types,
+    and every plain attribute of every module (flags such as checkpointing)."""
+    parameters = tuple((n, tuple(p.shape), p.requires_grad, float(p.detach().double().sum()))
+                       for n, p in model.named_parameters())
+    attributes = tuple((name, type(m).__name__, tuple(sorted((k, repr(v)) for k, v in vars(m).items()
+                                                              if isinstance(v, (bool, int, float, str, tuple)))))
+                       for name, m in model.named_modules())
+    return parameters, attributes
+
+
+@needs_openstl
+def test_every_unistd_option_of_an_openstl_config_reaches_the_model(tmp_path):
+    import re
+    import timm
+
+    from openstl_unistd.models.registry import model_arguments
+
+    documented = set(re.findall(r'^\| `model\.(\w+)`', (ROOT / 'docs' / 'training.md').read_text(), re.M)) - {'type'}
+    assert documented <= set(model_arguments('UniSTD')) == set(ALTERNATIVES)  # a new option needs a row here
+    weights = tmp_path / 'other.pth'
+    torch.manual_seed(1)
+    torch.save(timm.create_model('vit_tiny_patch16_224', depth=1, num_classes=0).state_dict(), weights)
+
+    def built(**options):
+        torch.manual_seed(0)
+        return fingerprint(build_method('unistd', 'taxibj', **{**TINY, **options}).model)
+
+    default = built()
+    assert built() == default
+    for name, value in ALTERNATIVES.items():
+        assert built(**{name: str(weights) if value == 'FILE' else value}) != default, name
+
+
+@needs_openstl
+def test_a_key_neither_openstl_nor_the_method_knows_is_refused_by_name():
+    from openstl_unistd.errors import UserKeyError
+
+    with pytest.raises(UserKeyError, match=r"'my_config.py': unknown key\(s\) \['hiden_channels'\] for method 'unistd'"):
+        build_method('unistd', 'taxibj', hiden_channels=4, **TINY)
+    with pytest.raises(UserKeyError, match=r"'copy_last' is an evaluation option of openstl_unistd's tools/train.py"):
+        build_method('unistd', 'taxibj', copy_last=True, **TINY)
+    with pytest.raises(UserKeyError, match=r"'model' is a section of openstl_unistd's tools/train.py configs"):
+        build_method('multitask_tau', 'multi_demo', model=dict(type='SimVP'))
+    with pytest.raises(UserKeyError, match=r"\['backbone'\] for method 'multitask_simvp'"):
+        build_method('multitask_simvp', 'multi_demo', backbone='clip')
+    tau = build_method('multitask_tau', 'multi_demo', alpha=0.3, hid_S=8, hid_T=16, N_S=2, N_T=2)
+    assert tau.divergence.alpha == 0.3 and tau.model.model_type == 'tau'
+
+
+@needs_openstl
+def test_missing_weights_say_what_to_set_in_the_openstl_config(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from openstl_unistd.modules.pretrained import PretrainedWeightsNotFoundError
+
+    monkeypatch.setattr(constants, 'HF_HUB_CACHE', str(tmp_path))
+    with pytest.raises(PretrainedWeightsNotFoundError) as error:
+        build_method('unistd', 'taxibj', backbone='clip', pretrained=True)
+    message = str(error.value)
+    assert "pretrained = '<path to the file>' in the OpenSTL config (-c FILE" in message
+    assert '--cfg-options' not in message and 'timm/vit_base_patch16_clip_224.openai' in message
+
+
+def test_the_openstl_environment_builder_finds_the_clone_in_an_archive_or_says_what_is_missing(tmp_path):
+    import tarfile
+
+    from tests.tools import tool
+
+    builder = tool('openstl_env')
+    clone = tmp_path / 'OpenSTL-abc'
+    (clone / 'openstl').mkdir(parents=True)
+    (clone / 'tools').mkdir()
+    (clone / 'openstl' / '__init__.py').write_text('')
+    (clone / 'tools' / 'train.py').write_text('')
+    archive = tmp_path / 'OpenSTL-abc.tar.gz'
+    with tarfile.open(archive, 'w:gz') as tar:
+        tar.add(clone, arcname='OpenSTL-abc')
+    unpacked = builder.unpack(archive, tmp_path / 'venv' / 'src')
+    assert unpacked == tmp_path / 'venv' / 'src' / 'OpenSTL-abc' and (unpacked / 'tools' / 'train.py').is_file()
+    assert builder.wanted_stamp(archive).startswith(f'archive {builder.file_digest(archive)}')
+    (clone / 'tools' / 'train.py').unlink()
+    with tarfile.open(tmp_path / 'other.tar.gz', 'w:gz') as tar:
+        tar.add(clone, arcname='OpenSTL-abc')
+    for source in (tmp_path / 'other.tar.gz', clone, tmp_path / 'nowhere'):
+        with pytest.raises(SystemExit) as stop:
+            builder.build(source, tmp_path / 'venv2')
+        assert stop.value.code == 2
+    assert not (tmp_path / 'venv2' / 'bin').exists()  # no environment is made for a bad source
