@@ -213,7 +213,7 @@ def test_a_random_backbone_is_rederived_from_its_recorded_seed_and_checked(tmp_p
     assert card.backbone['seed'] == 0
     checkpoint = save_checkpoint(build(card, seed=3), card, tmp_path / 'random.ckpt')
     summary = export_model(checkpoint, tmp_path / 'random.safetensors')
-    assert not summary.backbone_stored
+    assert summary.backbone == 'seed' and not summary.backbone_stored
     with safe_open(str(summary.path), framework='pt') as handle:
         assert not any(k in backbone_keys(build(card)) for k in handle.keys())
         recorded = json.loads(handle.metadata()[CARD_KEY])['backbone']

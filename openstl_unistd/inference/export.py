@@ -98,7 +98,13 @@ class ExportSummary:
     tensors: int
     elements: int
     bytes: int
-    backbone_stored: bool
+    backbone: str
+    """Where loading it gets the backbone: ``'stored'`` (the export), ``'file'`` (its pretrained weights file),
+    ``'seed'`` (derived again from its seed) or ``'none'`` (a model without one)."""
+
+    @property
+    def backbone_stored(self) -> bool:
+        return self.backbone == 'stored'
 
 
 def _with_derivation(card: ModelCard, derived: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> ModelCard:
@@ -157,8 +163,10 @@ def export_model(source: Union[PathLike, ModelFile], out: PathLike, backbone_fil
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out), metadata={'format': EXPORT_FORMAT, CARD_KEY: card_json,
                                            **export_hashes(tensors, card_json)})
+    backbone = ('none' if card.backbone is None else 'stored' if card.backbone_stored else
+                'seed' if card.random_backbone else 'file')
     return ExportSummary(out, len(tensors), sum(t.numel() for t in tensors.values()),
-                         sum(t.numel() * t.element_size() for t in tensors.values()), card.backbone_stored)
+                         sum(t.numel() * t.element_size() for t in tensors.values()), backbone)
 
 
 def model_from_export(model_file: ModelFile, backbone_file: Optional[PathLike] = None) -> nn.Module:
