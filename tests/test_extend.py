@@ -183,3 +183,17 @@ def test_an_extension_checks_the_hashes_of_its_export_and_its_random_backbone(tm
     with pytest.raises(ValueError, match=f"init_from {export}: the config's random backbone .* is not the one the "
                                          r'export was trained with .*set model.backbone_seed=0'):
         apply(init_from=str(export), **{'model.backbone_seed': 1})
+
+
+def test_a_checkpoint_whose_random_backbone_had_another_seed_is_refused():
+    from openstl_unistd.inference.model_card import training_card
+
+    cfg = config(tasks=OLD)
+    tasks = build_tasks(cfg)
+    scalings = {name: Scaling() for name in OLD}
+    inherited = card_from_config(cfg, tasks, scalings)
+    assert inherited.backbone['seed'] == 0
+    assert training_card(cfg, tasks, [], inherited).backbone['seed'] == 0
+    with pytest.raises(ValueError, match=r"init_from: the model's random backbone was drawn with seed 0, the config's "
+                                         r'model has backbone_seed=2; set model.backbone_seed=0'):
+        training_card(config(tasks=OLD, **{'model.backbone_seed': 2}), tasks, [], inherited)

@@ -72,7 +72,7 @@ def _derived_backbone(model: nn.Module, frozen: set) -> dict[str, torch.Tensor]:
     return {k: state[k].detach().clone() for k in frozen}
 
 
-def check_random_backbone(card: ModelCard, model: nn.Module, source: PathLike, where: str = '') -> None:
+def check_random_backbone(card: ModelCard, model: nn.Module, source: PathLike) -> None:
     """Raise unless the backbone of ``model`` (built from ``card``'s record, or from a config that says it is
     the same) has the ``weights_sha256`` that ``card`` records."""
     backbone = card.backbone
@@ -85,7 +85,7 @@ def check_random_backbone(card: ModelCard, model: nn.Module, source: PathLike, w
             f"{versions['torch']} and timm {versions['timm']}, whose random initialization may differ: load the "
             'checkpoint instead') if recorded and recorded != versions else ''
     architecture = {'backbone': card.model.get('backbone'), 'backbone_kwargs': card.model.get('backbone_kwargs')}
-    raise IntegrityError(f"{where or source}: the random backbone that its record derives ({architecture}, seed "
+    raise IntegrityError(f"{source}: the random backbone that its record derives ({architecture}, seed "
                          f"{backbone.get('seed')}) has sha256 {actual}, the export records {backbone['weights_sha256']}; "
                          f'refusing a backbone other than the one it was trained with{hint}')
 
