@@ -277,6 +277,12 @@ def test_complex_dtype_names_file_key_and_dtype(tmp_path):
         build_dataset(RAIN, 'train', tmp_path, dict(type='arrays', path='rain.npz', key='frames'))
 
 
+def test_bool_dtype_names_file_key_and_dtype(tmp_path):
+    with pytest.raises(DataError, match=r"task 'rain', split 'train': .*rain.npy: 'array' has dtype bool \(booleans\), "
+                                        r'expected real numbers \(integers or floats\)'):
+        arrays(tmp_path, frames() > 0.5)()
+
+
 def test_string_dtype_in_an_hdf5_day_file_names_file_and_key(tmp_path):
     write_traffic4cast(tmp_path, days={'train': ('BERLIN/training/2019-05-16_BERLIN_8ch.h5',)}, frames=13)
     path = tmp_path / 'Traffic4Cast2021' / 'BERLIN' / 'training' / '2019-05-16_BERLIN_8ch.h5'

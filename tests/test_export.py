@@ -97,20 +97,6 @@ def test_a_checkpoint_whose_backbone_is_not_its_file_is_not_exported(pretrained,
         export_model(tmp_path / 'changed.ckpt', tmp_path / 'x.safetensors')
 
 
-def test_a_random_backbone_is_stored_and_needs_no_file(tmp_path):
-    card = make_card([RAIN], {'rain': SCALINGS['rain']})
-    assert card.backbone == {'scheme': 'vit_tiny_patch16_224', 'timm_name': 'vit_tiny_patch16_224', 'file': None,
-                             'sha256': None}
-    model = build(card, seed=3)
-    checkpoint = save_checkpoint(model, card, tmp_path / 'random.ckpt')
-    summary = export_model(checkpoint, tmp_path / 'random.safetensors')
-    with safe_open(str(summary.path), framework='pt') as handle:
-        assert set(handle.keys()) == set(model.state_dict())
-    assert summary.backbone_stored
-    x = _inputs(1)['rain']
-    assert np.array_equal(load_model(summary.path).predict(x, 'rain'), load_model(checkpoint).predict(x, 'rain'))
-
-
 def test_export_tool_writes_the_file_and_reports_sizes(pretrained, tmp_path, capsys):
     checkpoint, weights, _ = pretrained
     out = tmp_path / 'cli.safetensors'
@@ -149,3 +135,115 @@ def test_a_trained_pretrained_backbone_is_stored_and_reproduced(pretrained, tmp_
     assert summary.backbone_stored
     x = _inputs(2)['rain']
     assert np.array_equal(load_model(summary.path).predict(x, 'rain'), load_model(source).predict(x, 'rain'))
+
+
+# --- hashes: a changed export is refused, naming the file ------------------------------------------
+
+def _rewrite(export, out, change_tensors=None, change_card=None, rehash_card=False):
+    """Copy ``export`` to ``out`` with its tensors and/or card changed, the recorded hashes kept (unless
+    ``rehash_card``: the card's hash is recomputed, as by someone who knows the format)."""
+    import hashlib
+
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(export), framework='pt') as handle:
+        metadata = dict(handle.metadata())
+    tensors = load_file(str(export))
+    if change_tensors is not None:
+        change_tensors(tensors)
+    if change_card is not None:
+        card = json.loads(metadata[CARD_KEY])
+        change_card(card)
+        metadata[CARD_KEY] = json.dumps(card, sort_keys=True)
+        if rehash_card:
+            metadata['card_sha256'] = hashlib.sha256(metadata[CARD_KEY].encode()).hexdigest()
+    save_file(tensors, str(out), metadata=metadata)
+    return out
+
+
+def _zero_one_lora_tensor(tensors):
+    name = next(k for k in sorted(tensors) if k.endswith('adapter.lora_A'))
+    tensors[name] = torch.zeros_like(tensors[name])
+
+
+def test_an_export_with_one_lora_tensor_zeroed_is_refused_naming_the_file(pretrained, tmp_path, capsys):
+    checkpoint, weights, _ = pretrained
+    export = export_model(checkpoint, tmp_path / 'adapters.safetensors').path
+    x = _inputs()['rain']
+    assert np.array_equal(load_model(export).predict(x, 'rain'), load_model(checkpoint).predict(x, 'rain'))
+    tampered = _rewrite(export, tmp_path / 'tampered.safetensors', change_tensors=_zero_one_lora_tensor)
+    with pytest.raises(ValueError, match=re.escape(f'{tampered}: its tensors do not have the SHA-256 the export '
+                                                   'records')):
+        load_model(tampered)
+    np.save(tmp_path / 'past.npy', x)
+    status = run_tool(_tool('predict'), ['--ckpt', str(tampered), '--task', 'rain', '--input',
+                                         str(tmp_path / 'past.npy'), '--out', str(tmp_path / 'f.npy'), '--quiet'])
+    err = capsys.readouterr().err
+    assert status == 2 and f'error: {tampered}: its tensors do not have the SHA-256' in err
+    assert 'Traceback' not in err and not (tmp_path / 'f.npy').exists()
+
+
+def test_an_export_with_a_tampered_card_is_refused_naming_the_file(pretrained, tmp_path):
+    checkpoint, _, _ = pretrained
+    export = export_model(checkpoint, tmp_path / 'adapters.safetensors').path
+
+    def shift_the_scaling(card):
+        card['scalings']['rain']['mean'] = [0.0, 0.0]
+
+    tampered = _rewrite(export, tmp_path / 'card.safetensors', change_card=shift_the_scaling)
+    with pytest.raises(ValueError, match=re.escape(f'{tampered}: its model card does not have the SHA-256 the '
+                                                   'export records')):
+        load_model(tampered)
+
+
+def test_an_export_without_hashes_is_refused(pretrained, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    checkpoint, _, _ = pretrained
+    export = export_model(checkpoint, tmp_path / 'adapters.safetensors').path
+    with safe_open(str(export), framework='pt') as handle:
+        metadata = {k: v for k, v in handle.metadata().items() if not k.endswith('_sha256')}
+    save_file(load_file(str(export)), str(tmp_path / 'bare.safetensors'), metadata=metadata)
+    with pytest.raises(ValueError, match=r"bare.safetensors: the export records no SHA-256 of its tensors"):
+        load_model(tmp_path / 'bare.safetensors')
+
+
+def test_a_random_backbone_is_rederived_from_its_recorded_seed_and_checked(tmp_path):
+    card = make_card([RAIN], {'rain': SCALINGS['rain']})
+    assert card.backbone['seed'] == 0
+    checkpoint = save_checkpoint(build(card, seed=3), card, tmp_path / 'random.ckpt')
+    summary = export_model(checkpoint, tmp_path / 'random.safetensors')
+    assert summary.backbone == 'seed' and not summary.backbone_stored
+    with safe_open(str(summary.path), framework='pt') as handle:
+        assert not any(k in backbone_keys(build(card)) for k in handle.keys())
+        recorded = json.loads(handle.metadata()[CARD_KEY])['backbone']
+    assert recorded['seed'] == 0 and len(recorded['weights_sha256']) == 64
+    x = _inputs(1)['rain']
+    assert np.array_equal(load_model(summary.path).predict(x, 'rain'), load_model(checkpoint).predict(x, 'rain'))
+
+    def other_seed(card):
+        card['backbone']['seed'] = 1
+
+    wrong = _rewrite(summary.path, tmp_path / 'seed1.safetensors', change_card=other_seed, rehash_card=True)
+    with pytest.raises(ValueError, match=re.escape(f'{wrong}: the random backbone that its record derives')):
+        load_model(wrong)
+
+
+def test_a_random_backbone_that_its_seed_does_not_give_is_stored_and_hashed(tmp_path):
+    """A checkpoint whose random backbone came from elsewhere (e.g. an older version's unseeded draw)."""
+    card = make_card([RAIN], {'rain': SCALINGS['rain']})
+    model = build(card, seed=3)
+    with torch.no_grad():
+        model.backbone.blocks[0].block.mlp.fc1.weight.mul_(1.5)
+    checkpoint = save_checkpoint(model, card, tmp_path / 'random.ckpt')
+    summary = export_model(checkpoint, tmp_path / 'random.safetensors')
+    assert summary.backbone_stored
+    x = _inputs(1)['rain']
+    assert np.array_equal(load_model(summary.path).predict(x, 'rain'), load_model(checkpoint).predict(x, 'rain'))
+
+    def scale_the_backbone(tensors):
+        tensors['backbone.norm.weight'] = tensors['backbone.norm.weight'] * 2
+
+    tampered = _rewrite(summary.path, tmp_path / 'tampered.safetensors', change_tensors=scale_the_backbone)
+    with pytest.raises(ValueError, match=re.escape(f'{tampered}: its tensors do not have the SHA-256')):
+        load_model(tampered)

@@ -164,3 +164,36 @@ def test_extension_errors_name_what_is_wrong(tmp_path):
         apply(init_from=str(checkpoint), tasks=['demo_traffic', NEW])
     with pytest.raises(FileNotFoundError, match="init_from: '.*missing.ckpt' not found"):
         apply(init_from=str(tmp_path / 'missing.ckpt'))
+
+
+def test_an_extension_checks_the_hashes_of_its_export_and_its_random_backbone(tmp_path):
+    from .test_export import _rewrite, _zero_one_lora_tensor
+
+    _, checkpoint, _ = source_model(tmp_path / 'data', tmp_path / 'old.ckpt')
+    export = export_model(checkpoint, tmp_path / 'old.safetensors').path
+    tampered = _rewrite(export, tmp_path / 'tampered.safetensors', change_tensors=_zero_one_lora_tensor)
+
+    def apply(**options):
+        cfg = config(**options)
+        tasks = build_tasks(cfg)
+        Extension.from_config(cfg, tasks).apply(build_model(cfg, tasks))
+
+    with pytest.raises(ValueError, match=f'{tampered}: its tensors do not have the SHA-256 the export records'):
+        apply(init_from=str(tampered))
+    with pytest.raises(ValueError, match=f"init_from {export}: the config's random backbone .* is not the one the "
+                                         r'export was trained with .*set model.backbone_seed=0'):
+        apply(init_from=str(export), **{'model.backbone_seed': 1})
+
+
+def test_a_checkpoint_whose_random_backbone_had_another_seed_is_refused():
+    from openstl_unistd.inference.model_card import training_card
+
+    cfg = config(tasks=OLD)
+    tasks = build_tasks(cfg)
+    scalings = {name: Scaling() for name in OLD}
+    inherited = card_from_config(cfg, tasks, scalings)
+    assert inherited.backbone['seed'] == 0
+    assert training_card(cfg, tasks, [], inherited).backbone['seed'] == 0
+    with pytest.raises(ValueError, match=r"init_from: the model's random backbone was drawn with seed 0, the config's "
+                                         r'model has backbone_seed=2; set model.backbone_seed=0'):
+        training_card(config(tasks=OLD, **{'model.backbone_seed': 2}), tasks, [], inherited)

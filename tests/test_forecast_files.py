@@ -134,3 +134,91 @@ def test_npz_inputs_by_key_and_npz_output(tmp_path, trained):
     forecast_file(predictor, 'rain', tmp_path / 'two.npz', tmp_path / 'f.npz', key='frames')
     with np.load(tmp_path / 'f.npz') as out:
         assert np.array_equal(out['forecast'], predictor.predict(past, 'rain'))
+
+
+# --- inputs are read through the loaders' checked readers; no NaN forecast leaves -------------------
+
+def _predict(checkpoint, path, out, *extra):
+    from openstl_unistd.engine.cli import run_tool
+
+    return run_tool(_tool('predict'), ['--ckpt', str(checkpoint), '--task', 'rain', '--input', str(path), '--out',
+                                       str(out), '--quiet', *extra])
+
+
+def _error_line(capsys):
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith('error: ')]
+    assert len(lines) == 1 and 'Traceback' not in err, err
+    return lines[0]
+
+
+def test_nan_inf_in_an_input_file_is_refused_naming_the_file_and_sample(tmp_path, trained, capsys):
+    _, checkpoint = trained
+    past = np.random.default_rng(4).normal(280, 5, (3, 4, 2, 16, 16)).astype(np.float32)
+    past[2, 1, 1, 0, 5] = np.inf
+    np.save(tmp_path / 'past.npy', past)
+    assert _predict(checkpoint, tmp_path / 'past.npy', tmp_path / 'f.npy') == 2
+    line = _error_line(capsys)
+    assert line.startswith(f"error: {tmp_path / 'past.npy'}: 'array' holds NaN or ±Inf in 1 sample(s): sample 2 ")
+    assert 'at index = (1, 1, 0, 5)' in line and not (tmp_path / 'f.npy').exists()
+    np.savez(tmp_path / 'past.npz', frames=past)
+    assert _predict(checkpoint, tmp_path / 'past.npz', tmp_path / 'f.npz') == 2
+    assert f"{tmp_path / 'past.npz'}: 'frames' holds NaN or ±Inf" in _error_line(capsys)
+
+
+def test_nan_in_a_netcdf_variable_is_refused_naming_the_file(tmp_path, trained, capsys):
+    _, checkpoint = trained
+    values = _netcdf(tmp_path / 'past.nc', pd.date_range('2024-01-01', periods=6, freq='6h'))
+    values[1, 3, 4, 5] = np.nan
+    (tmp_path / 'past.nc').unlink()
+    data = xr.DataArray(values, dims=('level', 'lat', 'lon', 'time'))
+    xr.Dataset({'t': data}).to_netcdf(tmp_path / 'past.nc')
+    assert _predict(checkpoint, tmp_path / 'past.nc', tmp_path / 'f.nc', '--channel-dim', 'level') == 2
+    line = _error_line(capsys)
+    assert line.startswith(f"error: {tmp_path / 'past.nc'}: 't' frames 2–5 (the last 4, which the model reads) holds "
+                           'NaN or ±Inf in 1 sample(s): sample 0 ')
+    assert 'at index = (3, 1, 3, 4)' in line                                   # (t, c, h, w) of the frames read
+    assert not (tmp_path / 'f.nc').exists()
+
+
+@pytest.mark.parametrize('values,expected', [
+    (np.zeros((0, 4, 2, 16, 16), np.float32), "'array' is empty: shape (0, 4, 2, 16, 16), expected at least one value along every axis"),
+    (np.zeros((2, 4, 2, 16, 16), bool), "'array' has dtype bool (booleans), expected real numbers (integers or floats)"),
+    (np.zeros((2, 4, 2, 16), np.float32), "'array' has shape (2, 4, 2, 16), expected (N, T, C, H, W)"),
+])
+def test_empty_non_real_and_misshapen_input_files_are_named(tmp_path, trained, capsys, values, expected):
+    _, checkpoint = trained
+    np.save(tmp_path / 'past.npy', values)
+    assert _predict(checkpoint, tmp_path / 'past.npy', tmp_path / 'f.npy') == 2
+    assert _error_line(capsys) == f"error: {tmp_path / 'past.npy'}: {expected}"
+
+
+@pytest.mark.parametrize('name', ['past.npy', 'past.npz', 'past.nc'])
+def test_a_garbage_input_file_is_named(tmp_path, trained, capsys, name):
+    _, checkpoint = trained
+    (tmp_path / name).write_bytes(np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    assert _predict(checkpoint, tmp_path / name, tmp_path / 'f.npy') == 2
+    line = _error_line(capsys)
+    assert line.startswith(f'error: {tmp_path / name}: cannot read this ') and 'truncated' in line
+
+
+def test_a_non_finite_forecast_exits_non_zero_and_writes_nothing(tmp_path, capsys):
+    card = make_card([RAIN], {'rain': SCALING})
+    model = build(card)
+    with torch.no_grad():
+        next(model.decoders['rain'].parameters()).fill_(float('nan'))
+    checkpoint = save_checkpoint(model, card, tmp_path / 'nan.ckpt')
+    np.save(tmp_path / 'past.npy', np.random.default_rng(5).normal(280, 5, (2, 4, 2, 16, 16)).astype(np.float32))
+    assert _predict(checkpoint, tmp_path / 'past.npy', tmp_path / 'f.npy', '--figures') == 1
+    assert _error_line(capsys).startswith(f"error: {tmp_path / 'past.npy'}: the forecast of task 'rain' holds NaN")
+    assert not (tmp_path / 'f.npy').exists() and not (tmp_path / 'f_figures').exists()
+
+
+@pytest.mark.parametrize('device', ['tpu', 'cuda:99', 'two'])
+def test_an_unknown_device_is_one_line_naming_the_option(tmp_path, trained, capsys, device):
+    _, checkpoint = trained
+    np.save(tmp_path / 'past.npy', np.zeros((1, 4, 2, 16, 16), np.float32))
+    assert _predict(checkpoint, tmp_path / 'past.npy', tmp_path / 'f.npy', '--device', device) == 2
+    line = _error_line(capsys)
+    assert line.startswith("error: --device: expected 'cpu', 'auto' or one of torch's devices on this machine")
+    assert line.endswith(f'got {device!r}')

@@ -179,3 +179,71 @@ def test_a_checkpoint_without_card_loads_with_its_config_and_data(tmp_path):
     assert np.array_equal(loaded.predict(x, 'demo_traffic'), expected)
     with pytest.raises(ValueError, match='bare.ckpt: its tensors do not fit the model of the config'):
         load_model(bare, config, cfg_options={**options, 'model.hidden_channels': 16})
+
+
+# --- what predict reads and what it returns ------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def rain_predictor():
+    card = make_card([RAIN])
+    return Predictor(build(card), card)
+
+
+def _frames(count=3, frames=4):
+    return np.random.default_rng(6).normal(0, 1, (count, frames, 2, 16, 16)).astype(np.float32)
+
+
+@pytest.mark.parametrize('value', [np.nan, np.inf])
+def test_non_finite_inputs_are_refused_naming_the_array_and_the_sample(rain_predictor, value):
+    x = _frames()
+    x[1, 2, 0, 3, 4] = value
+    with pytest.raises(ValueError, match=r"^'x' holds NaN or ±Inf in 1 sample\(s\): sample 1 \(first: 1 non-finite "
+                                         r'value\(s\) .*at index = \(2, 0, 3, 4\)\)'):
+        rain_predictor.predict(x, 'rain')
+    with pytest.raises(ValueError, match=r"^'x' holds NaN or ±Inf in 1 sample\(s\): sample 1"):
+        rain_predictor.predict(torch.from_numpy(x), 'rain')
+    longer = np.concatenate([_frames(3, 2), x], axis=1)                 # 6 frames given, the last 4 read
+    with pytest.raises(ValueError, match=r"^'x' frames 2–5 \(the last 4, which the model reads\) holds NaN .*"
+                                         r'sample 1 .*at index = \(2, 0, 3, 4\)'):
+        rain_predictor.predict(longer, 'rain')
+    longer[1, 2:] = 0.0
+    longer[0, 0] = value                                                # a frame that is not read
+    assert np.isfinite(rain_predictor.predict(longer, 'rain')).all()
+
+
+@pytest.mark.parametrize('x,message', [
+    (np.zeros((0, 4, 2, 16, 16), np.float32), r"^'x' is empty: shape \(0, 4, 2, 16, 16\), expected at least one value"),
+    (np.zeros((2, 4, 2, 16, 16), bool), r"^'x' has dtype bool \(booleans\), expected real numbers \(integers or floats\)"),
+    (np.full((2, 4, 2, 16, 16), 'a'), r"^'x' has dtype <U1 \(strings\), expected real numbers"),
+    (np.zeros((2, 4, 2, 16, 16), np.complex64), r"^'x' has dtype complex64 \(complex numbers\), expected real numbers"),
+    (torch.zeros((2, 4, 2, 16, 16), dtype=torch.bool), r"^'x' has dtype torch.bool \(booleans\), expected real numbers"),
+])
+def test_empty_and_non_real_inputs_are_refused_naming_the_array_and_dtype(rain_predictor, x, message):
+    with pytest.raises(ValueError, match=message):
+        rain_predictor.predict(x, 'rain')
+
+
+def test_integer_inputs_are_read_as_numbers(rain_predictor):
+    x = np.random.default_rng(7).integers(0, 255, (2, 4, 2, 16, 16)).astype(np.uint8)
+    assert np.array_equal(rain_predictor.predict(x, 'rain'), rain_predictor.predict(x.astype(np.float32), 'rain'))
+
+
+def test_a_non_finite_forecast_is_an_error_not_a_result():
+    card = make_card([RAIN])
+    model = build(card)
+    with torch.no_grad():
+        next(model.decoders['rain'].parameters()).fill_(float('inf'))
+    with pytest.raises(FloatingPointError, match=r"^'x': the forecast of task 'rain' holds NaN or ±Inf in 3 of 3 "
+                                                 r'samples \(0, 1, 2\) though the inputs are finite'):
+        Predictor(model, card).predict(_frames(), 'rain')
+
+
+@pytest.mark.parametrize('device,message', [
+    ('tpu', r"^device: expected 'cpu', 'auto' or one of torch's devices on this machine \(.*\), got 'tpu'"),
+    ('cuda:99', r"^device: expected 'cpu', 'auto' or one of torch's devices on this machine \(.*\), got 'cuda:99'"),
+    ('meta', r"^device: expected .* got 'meta'"),
+])
+def test_a_device_torch_does_not_have_is_named(device, message):
+    card = make_card([RAIN])
+    with pytest.raises(ValueError, match=message):
+        Predictor(build(card), card, device=device)

@@ -3,9 +3,12 @@
     python tools/export.py --ckpt work_dirs/multi10/checkpoints/best.ckpt --out unistd_multi10.safetensors
 
 The .safetensors file holds what training changed and, in its metadata, the task specs, scalings,
-model and method options and the backbone's identity (scheme, timm name, SHA-256 of its weights
-file). The frozen backbone is not stored: loading the export (tools/predict.py, load_model) reads it
-from that file and refuses a file with another hash. A randomly initialized backbone is stored.
+model and method options, the backbone's identity (scheme, timm name, SHA-256 of its weights file,
+or the seed of a random one) and the SHA-256 of its tensors and of that card. Loading the export
+(tools/predict.py, load_model, init_from) refuses it when either hash differs. The frozen backbone is
+not stored: a pretrained one is read from its file (refused with another hash), a random one derived
+again from its seed and checked by the hash of its weights. A backbone that training changed, or a
+random one its seed does not give (drawn before seeds were recorded), is stored.
 """
 from __future__ import annotations
 
@@ -45,7 +48,9 @@ def main(argv=None) -> int:
         raise ValueError('--cfg-options need -c/--config')
     summary = export_model(source, args.out, args.backbone_file, card=card)
     size = Path(args.ckpt).stat().st_size
-    backbone = 'stored (randomly initialized)' if summary.backbone_stored else 'not stored (restored from its file)'
+    backbone = {'stored': 'stored (trained, or random and not from its seed)',
+                'seed': 'not stored (derived again from its seed, checked by hash)',
+                'file': 'not stored (restored from its file)', 'none': 'none (the model has none)'}[summary.backbone]
     print(f'{summary.path}: {summary.tensors} tensors, {summary.elements / 1e6:.3f}M values, '
           f'{summary.path.stat().st_size / 2**20:.2f} MiB (checkpoint {size / 2**20:.2f} MiB); backbone {backbone}')
     return 0

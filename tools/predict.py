@@ -10,7 +10,9 @@
 Inputs: .npy/.npz (N, T, C, H, W) with T ≥ the task's input frames (the last T are used), or a
 netCDF/zarr variable of dims (time, [channel], y, x). Output in the input's container, (N, K, C, H, W)
 or the variable on the continued time axis. Horizons beyond the task's T' roll the model out: each
-pass gets the last T frames of inputs and predictions so far.
+pass gets the last T frames of inputs and predictions so far. Inputs are checked as training checks
+its data (dtype, shape, empty, NaN/Inf, unreadable files: one error line naming the file); a forecast
+with NaN or ±Inf is an error (exit 1) and nothing is written.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--horizon', type=int, help="frames to forecast, K (default: the task's T')")
     p.add_argument('--out', required=True, help='forecast file: .npy, .npz (from arrays), .nc or .zarr (from xarray)')
     p.add_argument('--batch-size', type=int, default=16, help='samples per forward pass')
-    p.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:1', or 'auto'")
+    p.add_argument('--device', default='cpu', help="'cpu', 'cuda', 'cuda:1' (a device torch has here), or 'auto'")
     p.add_argument('--precision', default='32', help="'32', '64', 'bf16-mixed' or '16-mixed'")
     p.add_argument('--figures', nargs='?', type=int, const=-1, default=None, metavar='N',
                    help='PNG strip (inputs, forecast) per sample, of the first N samples when given')
@@ -55,14 +57,11 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.cfg_options and not args.config:
         raise ValueError('--cfg-options need -c/--config')
-    import torch
-
     from openstl_unistd.inference.forecast_io import forecast_file
+    from openstl_unistd.inference.predictor import check_device
     from openstl_unistd.engine.loading import load_model
 
-    device = args.device
-    if device == 'auto':
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    device = check_device(args.device, '--device')
     predictor = load_model(args.ckpt, args.config, cfg_options=args.cfg_options, backbone_file=args.backbone_file,
                            device=device, data_root=args.data_root)
     run = forecast_file(predictor, args.task, args.input, args.out, args.horizon, batch_size=args.batch_size,

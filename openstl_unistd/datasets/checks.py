@@ -134,21 +134,30 @@ def read_image(path: PathLike, mode: Optional[str] = None) -> np.ndarray:
         raise unreadable(path, 'image', error) from error
 
 
-REAL_KINDS = 'biuf'
-"""numpy dtype kinds a loader can turn into float32 frames: bool, signed and unsigned integers, floats."""
-KIND_NAMES = {'U': 'strings', 'S': 'byte strings', 'O': 'Python objects', 'c': 'complex numbers',
+REAL_KINDS = 'iuf'
+"""numpy dtype kinds a loader can turn into float32 frames: signed and unsigned integers, floats (not bools:
+a mask is no frame)."""
+KIND_NAMES = {'b': 'booleans', 'U': 'strings', 'S': 'byte strings', 'O': 'Python objects', 'c': 'complex numbers',
               'M': 'dates', 'm': 'time spans', 'V': 'raw bytes or records'}
 
 
-def check_array(path: PathLike, key: str, array) -> None:
-    """Raise unless ``array`` (anything with ``dtype`` and ``shape``: numpy, h5py, xarray) holds real
-    numbers and is not empty. Reads the header only."""
-    dtype, shape = np.dtype(array.dtype), tuple(int(s) for s in array.shape)
-    if dtype.kind not in REAL_KINDS:
-        raise DataError(f'{path}: {key!r} has dtype {dtype} ({KIND_NAMES.get(dtype.kind, dtype.kind)}), '
+def check_array(path: Optional[PathLike], key: str, array) -> None:
+    """Raise unless ``array`` (anything with ``dtype`` and ``shape``: numpy, h5py, xarray, torch) holds real
+    numbers and is not empty. Reads the header only. ``path`` ``None``: an array in memory, named by ``key``."""
+    shape = tuple(int(s) for s in array.shape)
+    if isinstance(array, torch.Tensor):
+        dtype = array.dtype
+        kind = ('b' if dtype == torch.bool else 'c' if dtype.is_complex else 'f' if dtype.is_floating_point
+                else 'i')
+    else:
+        dtype = np.dtype(array.dtype)
+        kind = dtype.kind
+    where = f'{path}: {key!r}' if path is not None else repr(key)
+    if kind not in REAL_KINDS:
+        raise DataError(f'{where} has dtype {dtype} ({KIND_NAMES.get(kind, kind)}), '
                         'expected real numbers (integers or floats)')
     if 0 in shape:
-        raise DataError(f'{path}: {key!r} is empty: shape {shape}, expected at least one value along every axis')
+        raise DataError(f'{where} is empty: shape {shape}, expected at least one value along every axis')
 
 
 def all_finite(values) -> bool:
@@ -171,8 +180,14 @@ def describe_non_finite(values, axes: str) -> str:
 
 
 def non_finite_rows(array, chunk: int = 64) -> np.ndarray:
-    """Indices along the first axis of the rows of ``array`` (in memory or memory-mapped) that hold NaN
-    or ±Inf: a float64 sum first, which copies nothing; rows are tested in chunks only if it is not finite."""
+    """Indices along the first axis of the rows of ``array`` (in memory or memory-mapped, or a tensor on any
+    device) that hold NaN or ±Inf: a float64 sum first, which copies nothing; rows are tested in chunks only
+    if it is not finite."""
+    if isinstance(array, torch.Tensor):
+        if not array.is_floating_point() or not len(array):
+            return np.zeros(0, dtype=np.int64)
+        bad = ~torch.isfinite(array.reshape(len(array), -1)).all(dim=1)
+        return bad.nonzero().flatten().cpu().numpy().astype(np.int64)
     if np.dtype(array.dtype).kind != 'f' or np.isfinite(array.sum(dtype=np.float64)):
         return np.zeros(0, dtype=np.int64)
     bad = [first + np.flatnonzero(~np.isfinite(np.asarray(array[first:first + chunk]).reshape(
@@ -180,16 +195,18 @@ def non_finite_rows(array, chunk: int = 64) -> np.ndarray:
     return np.concatenate(bad).astype(np.int64)
 
 
-def check_rows_finite(array: np.ndarray, path: PathLike, key: str, rows: str = 'sample',
-                      offset: int = 0) -> None:
+def check_rows_finite(array: np.ndarray, path: Optional[PathLike], key: str, rows: str = 'sample',
+                      offset: int = 0, part: str = '',
+                      why: str = 'fix or remove them, they would make every loss and metric NaN') -> None:
     """Raise naming the first rows (``rows`` ``offset + i``) of ``array`` that hold NaN or ±Inf (reads it all:
-    for arrays already in memory, or read once anyway)."""
+    for arrays already in memory, or read once anyway). ``path`` ``None``: an array in memory, named by
+    ``key``; ``part``: which part of it ``array`` is (e.g. the frames read); ``why``: what the error adds."""
     bad = non_finite_rows(array)
     if len(bad):
+        where = f'{path}: {key!r}' if path is not None else repr(key)
         listed = ', '.join(str(offset + int(i)) for i in bad[:5]) + (', …' if len(bad) > 5 else '')
-        raise NonFiniteError(f'{path}: {key!r} holds NaN or ±Inf in {len(bad)} {rows}(s): {rows} {listed} '
-                             f'(first: {describe_non_finite(array[bad[0]], "index")}); '
-                             'fix or remove them, they would make every loss and metric NaN')
+        raise NonFiniteError(f'{where}{part} holds NaN or ±Inf in {len(bad)} {rows}(s): {rows} {listed} '
+                             f'(first: {describe_non_finite(array[int(bad[0])], "index")}); {why}')
 
 
 def name_range(first: int, count: int) -> str:

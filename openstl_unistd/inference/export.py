@@ -1,10 +1,13 @@
-"""Adapter files: a trained model without its frozen pretrained backbone, as ``.safetensors``.
+"""Adapter files: a trained model without its frozen backbone, as ``.safetensors``.
 
 An export holds every tensor that training changed — task encoders and decoders, LoRA experts,
 routers, ranks (and their frozen flags), temporal modules — and, in its metadata, the model card
-(task specs, scalings, model and method options, the backbone's scheme, timm name and the SHA-256
-of its pretrained file). The frozen backbone is restored from that file, checked by its hash; a
-backbone that was randomly initialized is stored in the export (no file could restore it).
+(task specs, scalings, model and method options, the backbone's identity) and the SHA-256 of its
+tensors and of its card (``integrity.py``), checked whenever it is read. The frozen backbone is not
+stored: a pretrained one is restored from its weights file, checked by that file's SHA-256; a random
+one is derived again from its recorded architecture and seed (``backbone_seed``), checked by the
+SHA-256 of the derived weights (``weights_sha256``). A backbone that neither can restore (trained, or
+random but not from its seed, as drawn before seeds were recorded) is stored and hashed with the rest.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from torch import nn
 
 from ..core.state_diff import StateDiff
 from ..modules.adapter import backbone_keys
+from .integrity import IntegrityError, export_hashes, tensors_sha256
 from .model_card import CARD_KEY, ModelCard
 from .model_files import EXPORT_FORMAT, ModelFile, load_state_strictly, read_model_file
 
@@ -47,13 +51,43 @@ def check_backbone_file(backbone: dict, path: PathLike, source: PathLike) -> Pat
 def backbone_file_for(card: ModelCard, source: PathLike, backbone_file: Optional[PathLike] = None) -> Optional[Path]:
     """The checked weights file of ``card``'s pretrained backbone (``None`` if it has none to load)."""
     backbone = card.backbone
-    if backbone is None or card.backbone_stored:
+    if backbone is None or card.backbone_stored or card.random_backbone:
         return None
     candidate = backbone_file or backbone.get('file')
     if not candidate:
         raise FileNotFoundError(f'{source}: {_describe(backbone)} needs its pretrained weights file '
                                 f"(sha256 {backbone['sha256']}); give it with --backbone-file / backbone_file=")
     return check_backbone_file(backbone, candidate, source)
+
+
+def _versions() -> dict:
+    import timm
+
+    return {'torch': torch.__version__.split('+')[0], 'timm': timm.__version__}
+
+
+def _derived_backbone(model: nn.Module, frozen: set) -> dict[str, torch.Tensor]:
+    """The backbone tensors of a model just built from its card: for a random backbone, those its seed derives."""
+    state = model.state_dict()
+    return {k: state[k].detach().clone() for k in frozen}
+
+
+def check_random_backbone(card: ModelCard, model: nn.Module, source: PathLike) -> None:
+    """Raise unless the backbone of ``model`` (built from ``card``'s record, or from a config that says it is
+    the same) has the ``weights_sha256`` that ``card`` records."""
+    backbone = card.backbone
+    actual = tensors_sha256({k: v for k, v in model.state_dict().items() if k in backbone_keys(model)})
+    if actual == backbone['weights_sha256']:
+        return
+    versions = _versions()
+    recorded = backbone.get('derived_with') or {}
+    hint = (f"; it was derived with torch {recorded.get('torch')} and timm {recorded.get('timm')}, this is torch "
+            f"{versions['torch']} and timm {versions['timm']}, whose random initialization may differ: load the "
+            'checkpoint instead') if recorded and recorded != versions else ''
+    architecture = {'backbone': card.model.get('backbone'), 'backbone_kwargs': card.model.get('backbone_kwargs')}
+    raise IntegrityError(f"{source}: the random backbone that its record derives ({architecture}, seed "
+                         f"{backbone.get('seed')}) has sha256 {actual}, the export records {backbone['weights_sha256']}; "
+                         f'refusing a backbone other than the one it was trained with{hint}')
 
 
 @dataclass(frozen=True)
@@ -64,16 +98,35 @@ class ExportSummary:
     tensors: int
     elements: int
     bytes: int
-    backbone_stored: bool
+    backbone: str
+    """Where loading it gets the backbone: ``'stored'`` (the export), ``'file'`` (its pretrained weights file),
+    ``'seed'`` (derived again from its seed) or ``'none'`` (a model without one)."""
+
+    @property
+    def backbone_stored(self) -> bool:
+        return self.backbone == 'stored'
+
+
+def _with_derivation(card: ModelCard, derived: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> ModelCard:
+    """``card`` whose random backbone records the hash of its derivation when ``state`` holds exactly the
+    ``derived`` weights (else without one: the export stores the backbone)."""
+    backbone = {k: v for k, v in card.backbone.items() if k not in ('weights_sha256', 'derived_with')}
+    if derived and all(torch.equal(derived[k], state[k]) for k in derived):
+        from ..modules.backbone import RANDOM_BACKBONE_SEED
+
+        backbone.setdefault('seed', card.model.get('backbone_seed', RANDOM_BACKBONE_SEED))
+        backbone.update(weights_sha256=tensors_sha256(derived), derived_with=_versions())
+    return card.replace(backbone=backbone)
 
 
 def export_model(source: Union[PathLike, ModelFile], out: PathLike, backbone_file: Optional[PathLike] = None,
                  card: Optional[ModelCard] = None) -> ExportSummary:
-    """Write the trained tensors of checkpoint ``source`` and its card to ``out`` (``.safetensors``).
+    """Write the trained tensors of checkpoint ``source``, its card and their hashes to ``out`` (``.safetensors``).
 
     When the backbone's weights file is at hand (``backbone_file`` or the path the card records), the
     checkpoint's backbone must equal it exactly, so that the export and that file give the checkpoint's
-    outputs; a checkpoint whose backbone was changed by training is refused.
+    outputs; a checkpoint whose backbone was changed by training is refused. A random backbone that its
+    seed derives again is left out (its hash recorded), any other random one is stored.
     """
     from safetensors.torch import save_file
 
@@ -85,13 +138,17 @@ def export_model(source: Union[PathLike, ModelFile], out: PathLike, backbone_fil
         raise ValueError(f'{model_file.path}: already an export')
     card = card or model_file.require_card()
     model = card.build_model()
-    load_state_strictly(model, model_file.state, model_file.path, f'the model of its card ({card.model.get("type")})')
-    frozen = set() if card.backbone_stored else backbone_keys(model)
+    frozen = backbone_keys(model)
     if frozen and card.backbone is None:
         raise ValueError(f'{model_file.path}: its model card does not identify the backbone; an export could not '
                          'restore it')
+    if card.random_backbone and not card.model.get('train_backbone', False):
+        card = _with_derivation(card, _derived_backbone(model, frozen), model_file.state)
+    load_state_strictly(model, model_file.state, model_file.path, f'the model of its card ({card.model.get("type")})')
+    if card.backbone_stored:
+        frozen = set()
     weights = None
-    if frozen and (backbone_file or Path(str(card.backbone.get('file'))).is_file()):
+    if frozen and not card.random_backbone and (backbone_file or Path(str(card.backbone.get('file'))).is_file()):
         weights = backbone_file_for(card, model_file.path, backbone_file)
     if weights is not None:
         reference = card.build_model(pretrained=weights).state_dict()
@@ -102,18 +159,25 @@ def export_model(source: Union[PathLike, ModelFile], out: PathLike, backbone_fil
                              'not reproduce this checkpoint')
     state = model.state_dict()
     tensors = {k: v.detach().contiguous().clone() for k, v in state.items() if k not in frozen}
+    card_json = card.to_json()
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out), metadata={'format': EXPORT_FORMAT, CARD_KEY: card.to_json()})
+    save_file(tensors, str(out), metadata={'format': EXPORT_FORMAT, CARD_KEY: card_json,
+                                           **export_hashes(tensors, card_json)})
+    backbone = ('none' if card.backbone is None else 'stored' if card.backbone_stored else
+                'seed' if card.random_backbone else 'file')
     return ExportSummary(out, len(tensors), sum(t.numel() for t in tensors.values()),
-                         sum(t.numel() * t.element_size() for t in tensors.values()), card.backbone_stored)
+                         sum(t.numel() * t.element_size() for t in tensors.values()), backbone)
 
 
 def model_from_export(model_file: ModelFile, backbone_file: Optional[PathLike] = None) -> nn.Module:
-    """The model of an export, its backbone from the hash-checked weights file (or from the export)."""
+    """The model of an export (whose hashes :func:`~.model_files.read_model_file` checked), its backbone from
+    the hash-checked weights file, derived again from its seed and checked, or from the export."""
     card = model_file.require_card()
     weights = backbone_file_for(card, model_file.path, backbone_file)
     model = card.build_model(pretrained=weights if weights is not None else False)
-    frozen = backbone_keys(model) if weights is not None else set()
+    frozen = set() if card.backbone is None or card.backbone_stored else backbone_keys(model)
+    if frozen and card.random_backbone:
+        check_random_backbone(card, model, model_file.path)
     expected = {k: v for k, v in model.state_dict().items() if k not in frozen}
     StateDiff.of(expected, model_file.state).check(model_file.path, f'the model of its card ({card.model.get("type")})',
                                                    file='the export')

@@ -114,7 +114,10 @@ class Extension:
         expected = set(state)
         if source.kind == 'export':
             card = source.require_card()
-            if not card.backbone_stored:
+            if card.random_backbone and not card.backbone_stored:
+                self._check_random_backbone(model, card, where)
+                expected -= backbone_keys(model)
+            elif card.backbone is not None and not card.backbone_stored:
                 if backbone_file is None:
                     raise ValueError(f"{where}: the export needs the model's pretrained backbone file; set "
                                      'model.pretrained to the file it was trained with')
@@ -129,6 +132,23 @@ class Extension:
             raise ValueError(f'{where}: {len(untrained)} parameters are neither in the file nor in train_only, so they '
                              f'would keep their random initialization, e.g. {untrained[:3]}')
         model.load_state_dict(source.state, strict=False)
+
+    @staticmethod
+    def _check_random_backbone(model: nn.Module, card: ModelCard, where: str) -> None:
+        """The config's model must have the random backbone the export was trained with (the export does not
+        hold it): the same weights hash, i.e. the same architecture and ``backbone_seed``."""
+        from .export import check_random_backbone
+        from .integrity import IntegrityError
+
+        try:
+            check_random_backbone(card, model, where)
+        except IntegrityError:
+            seed = card.backbone.get('seed')
+            raise ValueError(f"{where}: the config's random backbone (model.backbone={card.model.get('backbone')!r} "
+                             f'and backbone_kwargs, model.backbone_seed) is not the one the export was trained with '
+                             f"(its weights' sha256 {card.backbone['weights_sha256']}): use the export's "
+                             f"backbone_kwargs {card.model.get('backbone_kwargs')} and set model.backbone_seed={seed}"
+                             ) from None
 
     def _freeze(self, model: nn.Module, source: Optional[ModelFile]) -> None:
         from ..modules.ra_moe import ra_moe_modules

@@ -2,7 +2,10 @@
 
 Inputs are in physical units: ``.npy``/``.npz`` arrays ``(N, T, C, H, W)``, or one variable of a
 netCDF file / zarr store with dims ``(time, [channel], y, x)`` (the custom-task loader's
-``time_dim``/``channel_dim`` options), read as one sample of its whole time axis. Forecasts go to
+``time_dim``/``channel_dim`` options), read as one sample of its whole time axis. They are read by the
+data loaders' checked readers (``datasets/checks.py``): an unreadable file, a dtype other than integers
+or floats, an empty array and (in the frames the model reads) NaN or ±Inf stop with the file and key
+named, as in training. Forecasts go to
 ``.npy``/``.npz`` as ``(N, K, C, H, W)``, or, for xarray inputs, to netCDF/zarr as the same variable
 (attributes, channel and spatial coordinates kept; dims in the input's order) on a time axis that
 continues the input's when its steps are regular.
@@ -30,12 +33,14 @@ class ForecastInput:
         values: the frames in physical units.
         variable: for xarray inputs, the variable as a ``DataArray`` of dims ``(time, channel, y, x)``
             (``channel`` added when the file has none), else ``None``.
+        key: the array's name in the file (``.npz`` key, the variable, ``'array'`` for ``.npy``), for errors.
         dataset_attrs, original_dims, time_dim, channel_dim: how to write it back (xarray inputs).
     """
 
     path: Path
     values: np.ndarray
     variable: Any = None
+    key: str = 'array'
     dataset_attrs: dict = field(default_factory=dict)
     original_dims: tuple = ()
     time_dim: str = 'time'
@@ -55,36 +60,37 @@ def read_input(path: PathLike, key: Optional[str] = None, variable: Optional[str
     if not path.exists():
         raise FileNotFoundError(f'input file {str(path)!r} not found')
     if path.suffix in ARRAY_SUFFIXES:
-        return ForecastInput(path, _read_array(path, key))
+        key, values = _read_array(path, key)
+        return ForecastInput(path, values, key=key)
     if is_xarray_path(path):
         return _read_xarray(path, variable, time_dim, channel_dim)
     raise ValueError(f'{path}: unsupported input {path.suffix!r}; expected {ARRAY_SUFFIXES + XARRAY_SUFFIXES}')
 
 
-def _read_array(path: Path, key: Optional[str]) -> np.ndarray:
+def _read_array(path: Path, key: Optional[str]) -> tuple[str, np.ndarray]:
+    """The key and array of an ``.npy`` (memory-mapped) or ``.npz`` file, checked: real numbers, not empty, 5-D."""
+    from ..datasets.checks import check_array, load_npy, load_npz, npz_member
+
     if path.suffix == '.npy':
-        array = np.load(path, mmap_mode='r')
+        key, array = 'array', load_npy(path)
     else:
-        with np.load(path) as archive:
+        with load_npz(path) as archive:
             names = archive.files
             if key is None and len(names) == 1:
                 key = names[0]
             if key not in names:
                 raise ValueError(f'{path}: key {key!r} not found; the archive holds {sorted(names)} (give --key)')
-            array = archive[key]
+            array = npz_member(archive, path, key)
+    check_array(path, key, array)
     if array.ndim != 5:
-        raise ValueError(f'{path}: {key or "array"!r} has shape {tuple(array.shape)}, expected (N, T, C, H, W)')
-    return array
-
-
-def _open_xarray(path: Path):
-    import xarray as xr
-
-    return xr.open_zarr(path) if path.suffix == '.zarr' or path.is_dir() else xr.open_dataset(path)
+        raise ValueError(f'{path}: {key!r} has shape {tuple(array.shape)}, expected (N, T, C, H, W)')
+    return key, array
 
 
 def _read_xarray(path: Path, variable: Optional[str], time_dim: str, channel_dim: Optional[str]) -> ForecastInput:
-    dataset = _open_xarray(path)
+    from ..datasets.checks import check_array, is_read_error, open_xarray, unreadable
+
+    dataset = open_xarray(path)
     names = sorted(dataset.data_vars)
     if variable is None:
         if len(names) != 1:
@@ -97,12 +103,19 @@ def _read_xarray(path: Path, variable: Optional[str], time_dim: str, channel_dim
     if data.ndim != len(expected) + 2 or any(d not in data.dims for d in expected):
         raise ValueError(f"{path}: {variable!r} has dims {data.dims}, expected ({', '.join(expected)}, y, x) "
                          '(--time-dim/--channel-dim)')
+    check_array(path, variable, data)
     original = tuple(data.dims)
     data = data.transpose(*expected, *[d for d in data.dims if d not in expected])
     if channel_dim is None:
         data = data.expand_dims('channel', axis=1)
-    values = np.asarray(data.values)[None]
-    return ForecastInput(path, values, data, dict(dataset.attrs), original, time_dim, channel_dim)
+    try:
+        values = np.asarray(data.values)[None]
+    except Exception as error:
+        if not is_read_error(error):
+            raise
+        raise unreadable(path, 'zarr' if path.suffix == '.zarr' or path.is_dir() else 'netCDF', error,
+                         variable) from error
+    return ForecastInput(path, values, data, variable, dict(dataset.attrs), original, time_dim, channel_dim)
 
 
 def write_forecast(path: PathLike, forecast: np.ndarray, source: ForecastInput, task: str = '') -> Path:
@@ -200,7 +213,7 @@ def forecast_file(predictor, task: str, input_path: PathLike, out: PathLike, hor
                   figures: Optional[int] = None, gifs: Optional[int] = None, figures_dir: Optional[PathLike] = None,
                   openstl_dir: Optional[PathLike] = None) -> ForecastRun:
     """Forecast every sample of ``input_path`` with ``predictor`` (a :class:`~.predictor.Predictor`) and write
-    ``out`` in the input's container; ``figures``/``gifs``: PNG strips / GIFs of the first N samples (``-1``:
+    ``out`` in the input's container (nothing is written when the input or the forecast is not finite); ``figures``/``gifs``: PNG strips / GIFs of the first N samples (``-1``:
     all) under ``figures_dir`` (default ``<out>_figures``); ``openstl_dir``: OpenSTL's ``saved/`` layout too."""
     import torch
 
@@ -214,8 +227,9 @@ def forecast_file(predictor, task: str, input_path: PathLike, out: PathLike, hor
         raise ValueError(f'--out {out}: a netCDF/zarr forecast needs a netCDF/zarr input; write {ARRAY_SUFFIXES}')
     spec = predictor.task(task)
     source = read_input(input_path, key, variable, time_dim, channel_dim)
+    preds = predictor.predict(source.values, task, horizon, batch_size=batch_size, precision=precision,
+                              progress=progress, source=source.path, name=source.key)   # checks what it reads
     inputs = np.array(select_input(source.values, spec, str(source.path)))   # reads only the last T frames
-    preds = predictor.predict(inputs, task, horizon, batch_size=batch_size, precision=precision, progress=progress)
     write_forecast(out, preds, source, task)
     folder = Path(figures_dir) if figures_dir else out.with_name(out.stem + '_figures')
     written = []

@@ -38,8 +38,10 @@ class ModelCard:
         tasks: the task specs, in the model's order.
         scalings: task name → :class:`~openstl_unistd.core.scaling.Scaling` of its data.
         method: ``{'type': 'unistd', **options}`` of the training method.
-        backbone: ``{'scheme', 'timm_name', 'file', 'sha256'}`` of a pretrained backbone (``file`` and
-            ``sha256`` are ``None`` when it was randomly initialized), ``None`` for models without one.
+        backbone: ``{'scheme', 'timm_name', 'file', 'sha256'}`` of a pretrained backbone; for a randomly
+            initialized one ``file`` and ``sha256`` are ``None`` and ``seed`` is the seed its weights were
+            drawn from (an export adds ``weights_sha256``, the hash of the weights that seed derives, and
+            ``derived_with``, the torch and timm versions that derived them); ``None`` for models without one.
     """
 
     model: dict
@@ -67,10 +69,20 @@ class ModelCard:
         raise ValueError(f'unknown task {name!r}: this model serves {self.task_names}')
 
     @property
+    def random_backbone(self) -> bool:
+        """Whether the backbone was randomly initialized (no pretrained file)."""
+        return self.backbone is not None and self.backbone.get('sha256') is None
+
+    @property
     def backbone_stored(self) -> bool:
-        """Whether the backbone was randomly initialized or trained (no file can restore it: exports keep it)."""
-        return self.backbone is not None and (self.backbone.get('sha256') is None
-                                              or bool(self.model.get('train_backbone', False)))
+        """Whether an export holds the backbone's tensors: when training changed them, or when they are random
+        and the card records no ``weights_sha256`` of their derivation from the seed. Otherwise the backbone
+        is restored from its file (pretrained) or its seed (random), checked by hash."""
+        if self.backbone is None:
+            return False
+        if self.model.get('train_backbone', False):
+            return True
+        return self.random_backbone and not self.backbone.get('weights_sha256')
 
     def to_dict(self) -> dict:
         return {
@@ -117,23 +129,29 @@ class ModelCard:
         options = dict(self.model)
         if 'pretrained' in options or pretrained is not False:
             options['pretrained'] = pretrained
+        if self.random_backbone and 'seed' in self.backbone:
+            options['backbone_seed'] = self.backbone['seed']
         return create_model(options, list(self.tasks))
 
 
 def backbone_record(model_options: Mapping) -> Optional[dict]:
-    """The identity of a model's backbone from its options: scheme, timm name, file and SHA-256.
+    """The identity of a model's backbone from its options: scheme, timm name, file and SHA-256 (of a
+    pretrained one) or seed (of a random one).
 
-    ``None`` for models without a pretrained backbone (the SimVP/TAU/Earthformer baselines).
+    ``None`` for models without a backbone (the SimVP/TAU/Earthformer baselines).
     """
-    from ..modules.backbone import pretrained_weights_file, timm_model_name
+    from ..modules.backbone import RANDOM_BACKBONE_SEED, pretrained_weights_file, timm_model_name
     from ..modules.pretrained import file_sha256
 
     if 'backbone' not in model_options:
         return None
     name = model_options['backbone']
     weights = pretrained_weights_file(name, model_options.get('pretrained', False))
-    return {'scheme': name, 'timm_name': timm_model_name(name), 'file': str(weights) if weights else None,
-            'sha256': file_sha256(weights) if weights else None}
+    record = {'scheme': name, 'timm_name': timm_model_name(name), 'file': str(weights) if weights else None,
+              'sha256': file_sha256(weights) if weights else None}
+    if weights is None:
+        record['seed'] = model_options.get('backbone_seed', RANDOM_BACKBONE_SEED)
+    return record
 
 
 def dataset_scaling(dataset) -> Scaling:
@@ -191,8 +209,12 @@ def training_card(cfg: Mapping, tasks: Sequence[TaskSpec], datamodules: Sequence
     if missing:
         raise ValueError(f'no dataset gives the scaling of task(s) {missing}')
     backbone = backbone_record(_plain(dict(cfg['model'])))
-    if inherited is not None and inherited.backbone is not None and backbone is not None \
-            and inherited.backbone.get('sha256') != backbone.get('sha256'):
-        raise ValueError(f"init_from: the model was trained with backbone {inherited.backbone}, the config's model "
-                         f'has {backbone}; use the same pretrained weights (or none for both)')
+    if inherited is not None and inherited.backbone is not None and backbone is not None:
+        if inherited.backbone.get('sha256') != backbone.get('sha256'):
+            raise ValueError(f"init_from: the model was trained with backbone {inherited.backbone}, the config's "
+                             f'model has {backbone}; use the same pretrained weights (or none for both)')
+        seed = inherited.backbone.get('seed')
+        if seed is not None and backbone.get('seed') is not None and seed != backbone['seed']:
+            raise ValueError(f"init_from: the model's random backbone was drawn with seed {seed}, the config's model "
+                             f"has backbone_seed={backbone['seed']}; set model.backbone_seed={seed}")
     return card_from_config(cfg, tasks, scalings, backbone)

@@ -1,7 +1,8 @@
 """Reading the files a trained model lives in: Lightning checkpoints and ``.safetensors`` exports.
 
 Both give the model's tensors under the model's own parameter names and, when present, its
-:class:`~.model_card.ModelCard`. Checkpoints are read with ``torch.load(weights_only=True)``: ours
+:class:`~.model_card.ModelCard`. An export is refused unless its tensors and card have the SHA-256
+hashes it records (``integrity.py``). Checkpoints are read with ``torch.load(weights_only=True)``: ours
 hold only tensors, dicts and primitives, so nothing in them is executed.
 """
 from __future__ import annotations
@@ -14,10 +15,14 @@ import torch
 
 from ..core.state_diff import StateDiff
 from .checkpoint_io import load_checkpoint
+from .integrity import check_export_hashes
 from .model_card import CARD_KEY, ModelCard
 
-EXPORT_FORMAT = 'openstl_unistd.export/1'
-"""Value of the ``format`` metadata key of our ``.safetensors`` exports."""
+EXPORT_FORMAT = 'openstl_unistd.export/2'
+"""Value of the ``format`` metadata key of our ``.safetensors`` exports (2: with the hashes of ``integrity.py``)."""
+
+UNHASHED_FORMATS = ('openstl_unistd.export/1',)
+"""Earlier export formats: without hashes, so refused by the hash check with a message saying so."""
 
 LIGHTNING_PREFIX = 'model.'
 """Our LightningModules hold the model as ``self.model``: its keys in a checkpoint start with this."""
@@ -67,9 +72,10 @@ def _read_export(path: Path) -> ModelFile:
         state = load_file(str(path), device='cpu')
     except Exception as error:  # a corrupt or foreign file: say which one
         raise ValueError(f'{path}: cannot read the .safetensors file ({type(error).__name__}: {error})') from error
-    if metadata.get('format') != EXPORT_FORMAT or CARD_KEY not in metadata:
+    if metadata.get('format') not in (EXPORT_FORMAT, *UNHASHED_FORMATS) or CARD_KEY not in metadata:
         raise ValueError(f'{path}: not an openstl-unistd export (metadata format {metadata.get("format")!r}, '
                          f'expected {EXPORT_FORMAT!r}); write one with tools/export.py')
+    check_export_hashes(path, state, metadata, metadata[CARD_KEY])
     return ModelFile(path, 'export', state, ModelCard.from_json(metadata[CARD_KEY], str(path)))
 
 

@@ -63,6 +63,32 @@ def select_input(x: ArrayLike, spec: TaskSpec, source: str = 'input') -> ArrayLi
     return x[:, -spec.input_frames:]
 
 
+def available_devices() -> list[str]:
+    """The devices torch can run on here: ``'cpu'``, then the accelerator's type and each of its devices."""
+    names = ['cpu']
+    if torch.accelerator.is_available():
+        kind = torch.accelerator.current_accelerator().type
+        names += [kind] + [f'{kind}:{index}' for index in range(torch.accelerator.device_count())]
+    return names
+
+
+def check_device(device: Union[str, torch.device], option: str = 'device') -> torch.device:
+    """``device`` as a ``torch.device`` if torch has it on this machine (``'auto'``: the accelerator if there is
+    one, else the CPU); a ``ValueError`` naming ``option``, the devices there are and ``device`` otherwise."""
+    available = available_devices()
+    if str(device) == 'auto':
+        return torch.device(available[1] if len(available) > 1 else 'cpu')
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        parsed = None
+    if parsed is not None and (parsed.type == 'cpu' or str(parsed) in available):
+        return parsed
+    others = ', '.join(repr(name) for name in available[1:]) or 'none besides the CPU'
+    raise ValueError(f"{option}: expected 'cpu', 'auto' or one of torch's devices on this machine ({others}), "
+                     f'got {str(device)!r}')
+
+
 def check_horizon(horizon) -> int:
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f'horizon must be a positive integer, got {horizon!r}')
@@ -81,7 +107,7 @@ class Predictor:
     def __init__(self, model: nn.Module, card: ModelCard, device: Union[str, torch.device] = 'cpu') -> None:
         self.model = model.eval()
         self.card = card
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.model.to(self.device)
 
     @property
@@ -101,7 +127,7 @@ class Predictor:
         return self.card.task(name)
 
     def to(self, device: Union[str, torch.device]) -> 'Predictor':
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.model.to(self.device)
         return self
 
@@ -114,25 +140,42 @@ class Predictor:
 
     @torch.no_grad()
     def predict(self, x: ArrayLike, task: str, horizon: Optional[int] = None, batch_size: int = 16,
-                precision: str = '32', progress: bool = False) -> ArrayLike:
+                precision: str = '32', progress: bool = False, *, source: Optional[PathLike] = None,
+                name: str = 'x') -> ArrayLike:
         """Physical units in and out: ``x (N, T_given, C, H, W)`` (or one sample ``(T_given, C, H, W)``)
         → ``(N, K, C, H, W)``; the last ``T`` given frames are used.
 
-        Returns a NumPy array for NumPy input, else a tensor on ``x``'s device; float32, or float64 with
-        ``precision='64'``. ``batch_size`` samples run at a time; ``progress`` prints a line to stderr.
+        ``x`` is checked as the data loaders check what they read (``datasets/checks.py``): integers or
+        floats, not empty, the task's shape, and no NaN or ±Inf in the frames used; errors name it
+        (``name``, and the file ``source`` it was read from). A forecast with NaN or ±Inf is a
+        ``FloatingPointError``, never a result. Returns a NumPy array for NumPy input, else a tensor on
+        ``x``'s device; float32, or float64 with ``precision='64'``. ``batch_size`` samples run at a time;
+        ``progress`` prints a line to stderr.
         """
+        from ..datasets.checks import check_array, check_rows_finite, name_range, non_finite_rows
+
         spec = self.task(task)
         horizon = spec.output_frames if horizon is None else check_horizon(horizon)
         dtype, autocast = check_precision(precision)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
         as_numpy = not isinstance(x, torch.Tensor)
-        values = torch.as_tensor(np.require(x, requirements='W')) if as_numpy else x   # copies read-only arrays
-        single = values.dim() == 4
-        values = select_input(values[None] if single else values, spec)
+        if as_numpy:
+            x = np.asarray(x)
+        check_array(source, name, x)
+        single = x.ndim == 4
+        given = x[None] if single else x
+        label = str(source) if source is not None else repr(name)
+        window = select_input(given, spec, label)
+        frames = given.shape[1]
+        part = '' if frames == spec.input_frames else \
+            f' frames {name_range(frames - spec.input_frames, spec.input_frames)} (the last {spec.input_frames}, which ' \
+            'the model reads)'
+        values = torch.as_tensor(np.require(window, requirements='W')) if as_numpy else window   # copies the window
+        check_rows_finite(values, source, name, part=part, why='the forecast would be NaN')
         out_device = values.device
         scaling = self.card.scalings[task]
         self.model.to(device=self.device, dtype=dtype)
-        if batch_size < 1:
-            raise ValueError(f'batch_size must be ≥ 1, got {batch_size}')
         outputs = []
         total = len(values)
         for start in range(0, total, batch_size):
@@ -144,7 +187,14 @@ class Predictor:
                 done = min(start + batch_size, total)
                 print(f'\rpredict {task}: {done}/{total} samples, {horizon} frames', end='' if done < total else '\n',
                       file=sys.stderr, flush=True)
-        result = torch.cat(outputs) if outputs else values.new_empty((0, horizon, *spec.input_shape[1:]), dtype=dtype)
+        result = torch.cat(outputs)
+        bad = non_finite_rows(result)
+        if len(bad):
+            listed = ', '.join(str(int(i)) for i in bad[:10]) + (', …' if len(bad) > 10 else '')
+            raise FloatingPointError(
+                f"{label}: the forecast of task '{task}' holds NaN or ±Inf in {len(bad)} of {total} samples ({listed}) "
+                f'though the inputs are finite (precision {precision!r}): the model overflowed or its weights are not '
+                'finite; try precision 32, check that the inputs are in physical units, or use another checkpoint')
         if single:
             result = result[0]
         return result.numpy() if as_numpy else result

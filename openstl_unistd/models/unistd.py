@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..modules.adapter import adapter_part, adapters, set_backbone_trainable
-from ..modules.backbone import build_backbone
+from ..modules.backbone import RANDOM_BACKBONE_SEED, build_backbone
 from ..modules.lora_injection import inject_ra_moe
 from ..modules.position_encoding import SinCos2DPositionEncoding
 from ..modules.pretrained import PathLike
@@ -83,6 +83,8 @@ class UniSTD(MultiTaskModel):
         backbone: ``clip`` | ``laion`` | ``imagenet`` | ``random`` or a timm ViT name.
         pretrained: ``False``, ``True`` (Hugging Face cache) or a weights file path.
         backbone_kwargs: timm architecture overrides (e.g. ``dict(depth=2)`` for tests).
+        backbone_seed: seed of a random backbone's weights (``pretrained=False``), whatever the global
+            random state (:data:`~..modules.backbone.RANDOM_BACKBONE_SEED`); a pretrained one ignores it.
         hidden_channels: C', channels of the task encoders and decoders between blocks.
         inner_channels: width of each encoder block's stride-1 convolution (and of its mirror in the
             decoder): ``'frames'`` for paper Table 8's literal "channels=T'" (the frames of one decoded
@@ -112,6 +114,7 @@ class UniSTD(MultiTaskModel):
         backbone: str = 'clip',
         pretrained: Union[bool, PathLike] = False,
         backbone_kwargs: Optional[Mapping] = None,
+        backbone_seed: int = RANDOM_BACKBONE_SEED,
         hidden_channels: int = 64,
         lora: Union[bool, Mapping] = True,
         temporal: Union[bool, Mapping] = True,
@@ -129,7 +132,7 @@ class UniSTD(MultiTaskModel):
         lora_options = _options('lora', lora, PAPER_LORA)
         temporal_options = _options('temporal', temporal, PAPER_TEMPORAL)
 
-        vit = build_backbone(backbone, pretrained, **dict(backbone_kwargs or {}))
+        vit = build_backbone(backbone, pretrained, backbone_seed, **dict(backbone_kwargs or {}))
         self.train_backbone = bool(train_backbone)
         dim = vit.embed_dim
         adapter_options = None

@@ -16,6 +16,11 @@ from .pretrained import (
 
 USED_PREFIXES = ('norm_pre.', 'blocks.', 'norm.')
 
+RANDOM_BACKBONE_SEED = 0
+"""Default seed of a randomly initialized backbone (``pretrained=False``): its weights are those of
+``torch.manual_seed(seed); timm.create_model(architecture, num_classes=0, **timm_kwargs)``, whatever the
+global random state, so that an export can re-derive them from the seed (``inference/export.py``)."""
+
 
 @dataclass(frozen=True)
 class BackboneScheme:
@@ -115,7 +120,17 @@ def pretrained_weights_file(name: str, pretrained: Union[bool, PathLike]) -> Pat
     return _weights_file(name, timm_model_name(name), BACKBONE_SCHEMES.get(name), pretrained)
 
 
-def build_backbone(name: str = 'clip', pretrained: Union[bool, PathLike] = False, **timm_kwargs) -> ViTBackbone:
+def _random_timm_model(architecture: str, seed: int, timm_kwargs: dict) -> nn.Module:
+    """``timm.create_model`` drawn from ``torch.manual_seed(seed)``; the global random state is left as it was."""
+    import timm
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return timm.create_model(architecture, pretrained=False, num_classes=0, **timm_kwargs)
+
+
+def build_backbone(name: str = 'clip', pretrained: Union[bool, PathLike] = False, seed: int = RANDOM_BACKBONE_SEED,
+                   **timm_kwargs) -> ViTBackbone:
     """A frozen ViT backbone.
 
     Args:
@@ -123,9 +138,14 @@ def build_backbone(name: str = 'clip', pretrained: Union[bool, PathLike] = False
             ViT model name (e.g. ``vit_tiny_patch16_224`` with ``depth=2`` for tests).
         pretrained: ``False`` for random weights, ``True`` for the Hugging Face cache, or the path of
             a ``.pt``/``.pth``/``.bin``/``.safetensors`` file in timm, open_clip or OpenAI layout.
+        seed: the random weights' seed (``pretrained=False`` only; see :data:`RANDOM_BACKBONE_SEED`). A
+            pretrained backbone ignores it and is built exactly as before seeds existed.
         timm_kwargs: architecture overrides for ``timm.create_model`` (``depth``, ``embed_dim``, …).
     """
     import timm
+
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UserTypeError(f'backbone {name!r}: seed must be an integer, got {seed!r}')
 
     scheme = BACKBONE_SCHEMES.get(name)
     model_name = scheme.model_name if scheme else name
@@ -137,7 +157,10 @@ def build_backbone(name: str = 'clip', pretrained: Union[bool, PathLike] = False
     weights = _weights_file(name, model_name, scheme, pretrained) if pretrained is not False else None
     state = read_state_dict(weights) if weights is not None else None
 
-    model = timm.create_model(architecture, pretrained=False, num_classes=0, **timm_kwargs)
+    if weights is None:
+        model = _random_timm_model(architecture, seed, timm_kwargs)
+    else:
+        model = timm.create_model(architecture, pretrained=False, num_classes=0, **timm_kwargs)
     if not all(hasattr(model, part) for part in ('norm_pre', 'blocks', 'norm')):
         raise UserTypeError(f'backbone {name!r} ({architecture}) is not a timm VisionTransformer')
     if state is not None:
