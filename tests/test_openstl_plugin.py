@@ -213,7 +213,7 @@ def test_one_ssim_convention_for_our_methods_and_openstls(tmp_path):
 
 
 ALTERNATIVES = {
-    'backbone': 'vit_small_patch16_224', 'pretrained': 'FILE', 'backbone_kwargs': dict(depth=2),
+    'backbone': 'vit_small_patch16_224', 'pretrained': 'FILE', 'backbone_kwargs': dict(depth=2), 'backbone_seed': 1,
     'hidden_channels': 12, 'lora': dict(max_rank=16), 'temporal': False, 'inner_channels': 3, 'skip': False,
     'decode': 'direct', 'train_backbone': True, 'checkpointing': True,
 }
