@@ -231,10 +231,10 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
     from lightning.pytorch.loggers import TensorBoardLogger
     from lightning.pytorch.strategies import DDPStrategy
 
-    from ..inference.checkpoint_io import AtomicCheckpointIO
     from .csv_log import RunCSVLogger
     from .last_checkpoint import LastCheckpoint
     from .progress import PlainProgress
+    from .scored_checkpoint import RecordingCheckpointIO
 
     options = _checked(_section(cfg, 'trainer'), SECTION_KEYS['trainer'], 'trainer')
     options.update({k: v for k, v in overrides.items() if v is not None})
@@ -265,7 +265,7 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
         loggers = [RunCSVLogger(work_dir, name='logs', version='', resuming=resuming),
                    TensorBoardLogger(work_dir, name='logs', version='')]
         return L.Trainer(default_root_dir=work_dir, callbacks=callbacks, logger=loggers,
-                         plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, **trainer_options)
+                         plugins=[RecordingCheckpointIO()], use_distributed_sampler=False, **trainer_options)
 
     trainer = make(options)
     if type(trainer.strategy) is DDPStrategy and options.get('strategy', 'auto') in (None, 'auto', 'ddp'):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from .config import build_datamodule, build_method, build_model, build_trainer, check_config, compile_training
+from .scored_checkpoint import scored_checkpoint
 from .work_dir import check_paths, claim
 
 
@@ -97,13 +98,14 @@ def model_label(cfg: Mapping) -> str:
     return str(model['type'])
 
 
-def _write_results(work_dir: Path, method) -> None:
-    """``results.json``; a test in which some task got no batch is an error, never an empty or partial file."""
+def _write_results(work_dir: Path, method, trainer) -> None:
+    """``results.json``, naming the checkpoint it scored (``scored_checkpoint.py``); a test in which some task
+    got no batch is an error, never an empty or partial file."""
     missing = [name for name in method.task_names if name not in method.test_results]
     if missing:
         raise ValueError(f'no test results for task(s) {missing}: their test split gave no batch (empty split, or '
                          f'trainer.limit_test_batches=0); results.json was not written')
-    payload = {'results': method.test_results, **_references(method)}
+    payload = {'checkpoint': scored_checkpoint(trainer), 'results': method.test_results, **_references(method)}
     ranks = _rank_results(method)
     if ranks is not None:
         payload['ranks'] = ranks
@@ -171,10 +173,11 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
             tested = checkpoints / 'last.ckpt'
             if trainer.is_global_zero:
                 print(f'no best.ckpt (validation never ran: disabled or empty); testing {tested}', file=sys.stderr)
+        trainer.strategy.checkpoint_io.forget()
         trainer.test(method, datamodule=test_datamodule, ckpt_path=str(tested) if tested.is_file() else None,
                      verbose=False)
         if trainer.is_global_zero:
-            _write_results(work_dir, method)
+            _write_results(work_dir, method, trainer)
             print(format_results(method.test_results, _references(method), model_label(cfg)))
             note = random_backbone_note(cfg)
             if note:
@@ -206,7 +209,8 @@ def _pretrained_file(cfg):
 
 
 def test(cfg, checkpoint: str, work_dir: Path, data_root: Optional[str] = None, **trainer_overrides) -> dict:
-    """Test a checkpoint on every task of the config; returns the results."""
+    """Test a checkpoint on every task of the config; returns the results. The work dir's earlier ``results.json``
+    becomes ``results.previous.json`` when the test starts (``work_dir.claim``), so a failed test leaves none."""
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f'checkpoint {checkpoint!r} not found')
     tasks = check_config(cfg)
@@ -219,7 +223,7 @@ def test(cfg, checkpoint: str, work_dir: Path, data_root: Optional[str] = None, 
         method = build_method(cfg, model, tasks, save_dir=str(work_dir))
         trainer.test(method, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
         if trainer.is_global_zero:
-            _write_results(work_dir, method)
+            _write_results(work_dir, method, trainer)
             print(format_results(method.test_results, _references(method), model_label(cfg)))
         return method.test_results
     finally:

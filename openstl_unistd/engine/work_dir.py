@@ -5,6 +5,10 @@ results) unless it resumes (``--resume``) or replaces them (``--overwrite``): ot
 the old ``best.ckpt`` and mix the old logs with its own. While a run (or a test) works in a dir it
 holds ``<work dir>/.lock`` (an OS file lock, released when the process ends, even when killed), so
 a second run there stops at once with a message naming the first.
+
+A test, or a training run, that starts in a work dir renames the ``results.json`` there to
+``results.previous.json``: ``results.json`` is the result of the latest test that completed, never
+one that a newer failed test or a longer run made stale.
 """
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ from pathlib import Path
 
 from ..inference.checkpoint_io import remove_stale_temporaries
 
-RUN_OUTPUTS = ('checkpoints', 'logs', 'results.json', 'figures', 'saved', 'config.py')
+RESULTS = 'results.json'
+PREVIOUS_RESULTS = 'results.previous.json'
+RUN_OUTPUTS = ('checkpoints', 'logs', RESULTS, PREVIOUS_RESULTS, 'figures', 'saved', 'config.py')
 """What a training run writes in its work dir (``--overwrite`` removes exactly these)."""
 
 FOLDERS = ('checkpoints', 'logs', 'figures', 'saved')
@@ -40,7 +46,7 @@ def check_paths(work_dir: Path) -> None:
 def previous_run(work_dir: Path) -> list[str]:
     """The outputs of an earlier training run found in ``work_dir`` (relative paths)."""
     found = [str(p.relative_to(work_dir)) for p in sorted((work_dir / 'checkpoints').glob('*.ckpt'))]
-    for name in ('logs/metrics.csv', 'results.json'):
+    for name in ('logs/metrics.csv', RESULTS, PREVIOUS_RESULTS):
         if (work_dir / name).is_file():
             found.append(name)
     return found
@@ -63,6 +69,13 @@ def refuse_reuse(work_dir: Path, resume: bool, overwrite: bool) -> None:
         raise FileExistsError(f'work dir {str(work_dir)!r} holds another run ({", ".join(found[:4])}'
                               f'{", ..." if len(found) > 4 else ""}): pass --resume to continue it, --overwrite to '
                               f'replace it, or choose another --work-dir')
+
+
+def retire_results(work_dir: Path) -> None:
+    """Rename ``results.json`` to ``results.previous.json`` (replacing an older one): a run or test starts."""
+    results = work_dir / RESULTS
+    if results.is_file():
+        os.replace(results, work_dir / PREVIOUS_RESULTS)
 
 
 class WorkDirLock:
@@ -113,13 +126,15 @@ class WorkDirLock:
 
 def claim(work_dir: Path, resume: bool = False, overwrite: bool = False, training: bool = True) -> WorkDirLock:
     """Lock ``work_dir`` for this process and, for a training run, refuse (or clear, with ``overwrite``) another
-    run's outputs; removes temporary checkpoint files of killed saves. Call on global rank 0 only."""
+    run's outputs; removes temporary checkpoint files of killed saves and retires the last ``results.json``.
+    Call on global rank 0 only."""
     check_paths(work_dir)
     lock = WorkDirLock(work_dir).acquire()
     try:
         if training:
             refuse_reuse(work_dir, resume, overwrite)
         remove_stale_temporaries(work_dir / 'checkpoints')
+        retire_results(work_dir)
     except BaseException:
         lock.release()
         raise
