@@ -217,7 +217,9 @@ def compile_training(cfg: Mapping, trainer) -> bool:
 
 
 def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrides):
-    """A Lightning trainer writing logs and atomic ``checkpoints/{last,best}.ckpt`` under ``work_dir``.
+    """A Lightning trainer writing logs and atomic ``checkpoints/{last,best}.ckpt`` under ``work_dir``;
+    ``best.ckpt`` is written at the end of a validation, before that epoch's ``last.ckpt``, so that a kill
+    between the two never leaves ``best.ckpt`` behind the ``last.ckpt`` a resumed run continues from.
 
     ``overrides`` (command-line ``--devices`` etc.) replace keys of ``cfg['trainer']`` when not ``None``.
     Under several processes (``devices`` or ``num_nodes`` > 1, torchrun, SLURM) the default strategy is
@@ -255,9 +257,10 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
         plain_progress = int(progress_every)
 
     def make(trainer_options: dict) -> L.Trainer:
-        callbacks = [
+        callbacks = [  # best.ckpt at validation end, before last.ckpt at epoch end (docs/training.md, "Resume")
             ModelCheckpoint(dirpath=checkpoints, filename='best', monitor='val/score', mode='min', save_top_k=1,
-                            enable_version_counter=False, auto_insert_metric_name=False),
+                            enable_version_counter=False, auto_insert_metric_name=False,
+                            save_on_train_epoch_end=False),
             LastCheckpoint(checkpoints, every_n_batches=every_n_steps),
         ]
         if plain_progress:
