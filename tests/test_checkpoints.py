@@ -1,5 +1,8 @@
 """Checkpoints load without executing code and name what does not fit; a run never reports nothing."""
+import hashlib
+import json
 import os
+import shutil
 
 import lightning
 import pytest
@@ -83,3 +86,43 @@ def test_a_test_without_any_batch_writes_no_results_and_fails(tmp_path, trained,
                       root / 'data', *SMALL, 'trainer.limit_test_batches=0', capsys=capsys)
     assert status == 2 and "no test results for task(s) ['demo_digits', 'demo_advection', 'demo_traffic']" in err
     assert not (tmp_path / 'test' / 'results.json').exists()
+
+
+def test_results_name_the_checkpoint_they_scored(tmp_path, trained, capsys):
+    root, checkpoint = trained
+    status, err = run('test', '-c', DEMO, '--ckpt', checkpoint, '--work-dir', tmp_path / 'test', '--data-root',
+                      root / 'data', *SMALL, capsys=capsys)
+    assert status == 0, err
+    state = load_checkpoint(checkpoint)
+    results = json.loads((tmp_path / 'test' / 'results.json').read_text())
+    assert results['checkpoint'] == {'path': str(checkpoint.resolve()), 'epoch': state['epoch'],
+                                     'global_step': state['global_step'],
+                                     'sha256': hashlib.sha256(checkpoint.read_bytes()).hexdigest()}
+
+
+def test_a_failed_test_leaves_no_results_json_of_an_earlier_one(tmp_path, trained, capsys):
+    root, checkpoint = trained
+    work_dir = tmp_path / 'test'
+    arguments = ['-c', DEMO, '--ckpt', checkpoint, '--work-dir', work_dir, '--data-root', root / 'data', *SMALL]
+    assert run('test', *arguments, capsys=capsys)[0] == 0
+    earlier = (work_dir / 'results.json').read_text()
+    status, err = run('test', *arguments, 'trainer.limit_test_batches=0', capsys=capsys)
+    assert status == 2 and 'no test results' in err
+    assert not (work_dir / 'results.json').exists()
+    assert (work_dir / 'results.previous.json').read_text() == earlier          # kept, under a name that says so
+
+
+def test_extending_a_finished_run_without_testing_retires_its_results(tmp_path, trained, capsys):
+    root, _ = trained
+    work_dir = tmp_path / 'run'
+    shutil.copytree(root / 'run', work_dir)
+    arguments = ['-c', DEMO, '--work-dir', work_dir, '--data-root', root / 'data', *SMALL]
+    status, err = run('test', *arguments, '--ckpt', work_dir / 'checkpoints' / 'last.ckpt', capsys=capsys)
+    assert status == 0, err
+    finished = json.loads((work_dir / 'results.json').read_text())
+    assert finished['checkpoint']['epoch'] == 0
+    status, err = run('train', *arguments, 'trainer.max_epochs=2', '--resume', '--no-test', capsys=capsys)
+    assert status == 0, err
+    assert load_checkpoint(work_dir / 'checkpoints' / 'last.ckpt')['epoch'] == 1     # the run went on
+    assert not (work_dir / 'results.json').exists()
+    assert json.loads((work_dir / 'results.previous.json').read_text()) == finished

@@ -80,7 +80,7 @@ def test_analyze_reports_bad_input_in_one_line():
         [sys.executable, str(ROOT / 'tools/analyze.py'), '-c', 'configs/unistd/tiny_test.py',
          '--cfg-options', 'tasks=[taxibj,mnist]'], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: unknown task 'mnist'") and 'Traceback' not in result.stderr
+    assert result.stderr.startswith("error: config key tasks: unknown task 'mnist'") and 'Traceback' not in result.stderr
     missing = subprocess.run([sys.executable, str(ROOT / 'tools/analyze.py'), '-c', 'configs/none.py'],
                              cwd=ROOT, capture_output=True, text=True)
     assert missing.returncode == 2 and "config file 'configs/none.py' not found" in missing.stderr

@@ -79,7 +79,9 @@ def test_two_process_run_trains_the_same_task_on_both_ranks_and_tests_like_one_p
     reference = json.loads((tmp_path / 'one' / 'results.json').read_text())
     assert sharded.keys() == reference.keys() and {'results', 'copy_last_frame'} <= sharded.keys()
     assert sharded['ranks'] == reference['ranks']                       # the same checkpoint's ranks
-    for part in set(sharded) - {'ranks'}:
+    assert sharded['checkpoint'] == reference['checkpoint']             # both name the file they scored
+    assert sharded['checkpoint']['path'] == str((tmp_path / 'ddp/checkpoints/best.ckpt').resolve())
+    for part in set(sharded) - {'ranks', 'checkpoint'}:
         assert sharded[part].keys() == reference[part].keys() == {spec.name for spec in DEMO}
         for task, scores in sharded[part].items():
             # per-sample metrics are float32 over other batches (a shard's vs one process's): an SSIM near 0

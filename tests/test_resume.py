@@ -5,6 +5,11 @@ exception at one point, then resumed from its ``last.ckpt``; weights, ranks, los
 sequence must equal the uninterrupted run's, and the CSV log must hold every step once.
 """
 import csv
+import json
+import os
+import signal
+import subprocess
+import sys
 
 import lightning as L
 import pytest
@@ -13,6 +18,7 @@ import torch
 from openstl_unistd.modules.ra_moe import ra_moe_modules
 from openstl_unistd.engine.experiment import train
 from .test_training import Recorder, fit, tiny_config
+from .tools import DEMO, ROOT, SMALL, run
 
 SHORT = {
     'data.steps_per_epoch': 3, 'data.datasets.demo_digits.num_samples': 8,
@@ -133,3 +139,32 @@ def test_without_validation_last_is_written_and_tested_in_place_of_best(tmp_path
     assert 'no best.ckpt (validation never ran: disabled or empty); testing' in capsys.readouterr().err
     assert set(results) == {'demo_digits', 'demo_advection', 'demo_traffic'}
     assert (tmp_path / 'run' / 'results.json').is_file()
+
+
+def test_a_kill_between_the_best_and_the_last_checkpoint_resumes_to_the_uninterrupted_result(tmp_path, capsys):
+    """SIGKILL right after the first checkpoint file written at the end of the final epoch: ``--resume`` must
+    test the checkpoint that the uninterrupted run tests, never a ``best.ckpt`` an epoch behind."""
+    options = [*SMALL, 'trainer.max_epochs=2', 'rank_search.epochs=1', 'optim.warmup_epochs=0', 'optim.lr=3e-3']
+    data = tmp_path / 'data'
+    status, err = run('train', '-c', DEMO, '--work-dir', tmp_path / 'whole', '--data-root', data, *options,
+                      capsys=capsys)
+    assert status == 0, err
+    whole = json.loads((tmp_path / 'whole' / 'results.json').read_text())
+    assert whole['checkpoint']['epoch'] == 1          # the final epoch is the best: best.ckpt is saved at its end
+
+    killed = subprocess.run([sys.executable, str(ROOT / 'tests' / 'killed_run.py'), '1', '-c', DEMO, '--work-dir',
+                             str(tmp_path / 'run'), '--data-root', str(data), *options],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not (tmp_path / 'run' / 'results.json').exists()
+
+    status, err = run('train', '-c', DEMO, '--work-dir', tmp_path / 'run', '--data-root', data, '--resume', *options,
+                      capsys=capsys)
+    assert status == 0, err
+    resumed = json.loads((tmp_path / 'run' / 'results.json').read_text())
+    for task, scores in whole['results'].items():
+        assert resumed['results'][task] == pytest.approx(scores, rel=1e-5), task
+    assert resumed['checkpoint']['path'] == str((tmp_path / 'run' / 'checkpoints' / 'best.ckpt').resolve())
+    assert {k: resumed['checkpoint'][k] for k in ('epoch', 'global_step')} == {
+        k: whole['checkpoint'][k] for k in ('epoch', 'global_step')}

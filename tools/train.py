@@ -10,9 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mmengine.config import DictAction
-
-from openstl_unistd.engine.cli import run_tool
+from openstl_unistd.engine.cli import ConfigOptions, devices_option, run_tool
 from openstl_unistd.engine.config import load_config
 from openstl_unistd.engine.experiment import default_work_dir, train
 
@@ -20,8 +18,8 @@ from openstl_unistd.engine.experiment import default_work_dir, train
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('-c', '--config', required=True, help='config file')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                   help='override config keys, e.g. optim.lr=1e-3 data.batch_size=8')
+    p.add_argument('--cfg-options', nargs='+', action=ConfigOptions, default=None,
+                   help='override config keys, e.g. optim.lr=1e-3 data.batch_size=8 model.lora="dict(max_rank=4)"')
     p.add_argument('--work-dir', help='output folder (default: work_dirs/<config name>)')
     p.add_argument('--data-root', help='folder holding the datasets (overrides data.data_root)')
     p.add_argument('--devices', help="devices per node: a number, 'auto' or a list like 0,1")
@@ -37,16 +35,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def devices_argument(value):
-    if value is None or value == 'auto':
-        return value
-    if ',' in value:
-        return [int(v) for v in value.split(',') if v]
-    return int(value)
-
-
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    devices = devices_option(args.devices)
     cfg = load_config(args.config, args.cfg_options)
     if args.seed is not None:
         cfg.seed = args.seed
@@ -59,7 +50,7 @@ def main(argv=None) -> int:
     if resume is not None and not Path(resume).is_file():
         raise FileNotFoundError(f'--resume: checkpoint {resume!r} not found')
     train(cfg, work_dir, data_root=args.data_root, resume=resume, test_after=not args.no_test, overwrite=args.overwrite,
-          devices=devices_argument(args.devices), num_nodes=args.num_nodes, precision=args.precision)
+          devices=devices, num_nodes=args.num_nodes, precision=args.precision)
     return 0
 
 

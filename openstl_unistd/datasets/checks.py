@@ -212,3 +212,15 @@ def check_rows_finite(array: np.ndarray, path: Optional[PathLike], key: str, row
 def name_range(first: int, count: int) -> str:
     """``'12–36'`` (inclusive) for ``count`` items from ``first``."""
     return f'{first}–{first + count - 1}' if count > 1 else f'{first}'
+
+
+def check_all_samples(datasets, num_workers: int = 0) -> None:
+    """Read every sample of ``datasets`` (task name → dataset, e.g. a run's test split) once, so that NaN/±Inf
+    or an unreadable sample stops a run before it trains rather than after: each dataset's ``__getitem__``
+    raises naming the sample (``base.ForecastDataset``). Through a ``DataLoader`` with ``num_workers``
+    workers and its own random generator, so the global one, which seeds the model, is left as it was."""
+    from torch.utils.data import DataLoader
+
+    for dataset in datasets.values():
+        for _ in DataLoader(dataset, batch_size=None, num_workers=num_workers, generator=torch.Generator()):
+            pass

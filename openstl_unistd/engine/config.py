@@ -10,12 +10,13 @@ from typing import Mapping, Optional, Sequence
 
 from torch import nn
 
-from ..errors import UserKeyError, check_known_keys
+from ..errors import UserKeyError, UserTypeError, check_known_keys
 from ..methods.options import METHODS, RankSearchOptions, TrainingOptions, method_spec, section_keys
 from ..tasks import TaskSpec, resolve_tasks
 
 def _key_allowed(cfg: Mapping, dotted: str) -> bool:
-    """A top-level key must exist; a nested key needs an existing parent (its section checks the leaf)."""
+    """A key that exists, a top-level key a config may define (:data:`TOP_LEVEL_KEYS`, e.g. ``init_from``),
+    or a new key inside an existing section or one of those (its section checks the leaf)."""
     parts = dotted.split('.')
     node = cfg
     for depth, part in enumerate(parts):
@@ -24,42 +25,70 @@ def _key_allowed(cfg: Mapping, dotted: str) -> bool:
             node = node[part]
         elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
+        elif depth == 0:
+            return part in TOP_LEVEL_KEYS
         else:
-            return last and depth > 0 and isinstance(node, Mapping)
+            return last and isinstance(node, Mapping)
     return True
 
 
+_MISSING = object()
+
+
+def _value_at(cfg: Mapping, dotted: str):
+    """The value at a dotted key, or ``_MISSING``."""
+    node = cfg
+    for part in dotted.split('.'):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
 def load_config(path: str | Path, cfg_options: Optional[Mapping] = None):
-    """Read a config file and apply ``cfg_options`` (``--cfg-options k=v``).
+    """Read a config file (``config_file.read_config_file``) and apply ``cfg_options`` (``--cfg-options k=v``).
 
-    An option must name an existing top-level key or a key inside an existing section; the section's
-    builder then rejects leaf names it does not know, so every typo is reported by name.
+    An option must name an existing key, a top-level key a config may define, or a key inside an existing
+    section; the section's builder then rejects leaf names it does not know, so every typo is reported by
+    name. A dict value merges into the dict it names, as a ``_base_`` child's does (``_delete_=True`` in it
+    replaces that dict instead), and replaces any other value.
     """
-    from mmengine.config import Config
+    from .config_file import read_config_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'config file {str(path)!r} not found')
-    try:
-        cfg = Config.fromfile(str(path))
-    except (KeyError, TypeError) as error:  # mmengine's merge of a child into its _base_: the user's config
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        raise ValueError(f'config {str(path)!r}: {message}') from error
+    cfg = read_config_file(path)
     if cfg_options:
         plain = cfg.to_dict()
         unknown = [key for key in cfg_options if not _key_allowed(plain, key)]
         if unknown:
             raise UserKeyError(f'--cfg-options: key(s) {unknown} do not exist in {path}; '
                                f'top-level keys are {sorted(cfg.keys())}')
-        cfg.merge_from_dict(dict(cfg_options))
+        options = {}
+        for key, value in cfg_options.items():
+            current = _value_at(plain, key)
+            if isinstance(value, Mapping) and current is not _MISSING and not isinstance(current, Mapping):
+                value = {'_delete_': True, **value}
+            options[key] = value
+        cfg.merge_from_dict(options)
     return cfg
 
 
 def build_tasks(cfg: Mapping) -> list[TaskSpec]:
-    """The config's ``tasks`` list as task specs."""
+    """The config's ``tasks`` list as task specs; one name (``--cfg-options tasks=kth``) is a list of one."""
     if 'tasks' not in cfg:
         raise UserKeyError('the config has no "tasks" list')
-    return resolve_tasks(cfg['tasks'])
+    entries = cfg['tasks']
+    if isinstance(entries, str):
+        entries = [entries]
+    if not isinstance(entries, (list, tuple)):
+        raise ValueError(f'config key tasks: expected a list of task names or dicts, got {entries!r} '
+                         f'({type(entries).__name__})')
+    try:
+        return resolve_tasks(entries)
+    except (ValueError, TypeError) as error:
+        raise type(error)(f'config key tasks: {error}') from error
 
 
 def build_model(cfg: Mapping, tasks: Optional[Sequence[TaskSpec]] = None, load_pretrained: bool = True) -> nn.Module:
@@ -114,6 +143,12 @@ def _number(low: float = float('-inf'), strict: bool = False, optional: bool = F
     return test, f'{kind}{bound}{" or None" if optional else ""}'
 
 
+def _sampling(value) -> bool:
+    if isinstance(value, str):
+        return value in ('proportional', 'uniform')
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 _BOOL = (lambda value: isinstance(value, bool), 'True or False')
 _BOOL_OR_NONE = (lambda value: value is None or isinstance(value, bool), 'True, False or None')
 VALUE_RULES = {
@@ -123,6 +158,7 @@ VALUE_RULES = {
     'data.batch_size': _number(1, integer=True), 'data.val_batch_size': _number(1, optional=True, integer=True),
     'data.num_workers': _number(0, integer=True), 'data.seed': _number(integer=True),
     'data.steps_per_epoch': _number(1, optional=True, integer=True), 'data.pin_memory': _BOOL,
+    'data.sampling': (_sampling, "'proportional', 'uniform' or a temperature > 0"),
     'rank_search.epochs': _number(0, integer=True), 'rank_search.lr': _number(0, strict=True, optional=True),
     'rank_search.momentum': _number(0), 'rank_search.budget': _number(0, True, optional=True),
     'rank_search.beta': _number(0),
@@ -149,22 +185,69 @@ def check_values(cfg: Mapping) -> None:
             raise ValueError(f'config key {key}: expected {expected}, got {value!r} ({type(value).__name__})')
 
 
-def check_config(cfg: Mapping) -> list[TaskSpec]:
-    """Fail fast on unknown sections or section keys, bad values, task names, method or model type;
-    returns the tasks."""
-    from ..models.registry import check_model_type
+def _check_sections(cfg: Mapping) -> None:
+    """The model and every section are dicts (``optim = 0.001`` would fail far from the config otherwise)."""
+    for name in ('model', *SECTION_KEYS):
+        value = cfg.get(name)
+        if value is not None and not isinstance(value, Mapping):
+            origin = f' {str(cfg.filename)!r}' if getattr(cfg, 'filename', None) else ''
+            raise UserTypeError(f'config{origin}: key {name}: expected a dict of options ({name} = dict(...)), got '
+                                f'{value!r} ({type(value).__name__})')
 
+
+def _find_key(options: Mapping, name: str, prefix: str) -> Optional[tuple[str, object]]:
+    """``(dotted path, value)`` of the first key ``name`` in the nested dicts of ``options``."""
+    for key, value in options.items():
+        if key == name:
+            return f'{prefix}.{key}', value
+        if isinstance(value, Mapping):
+            found = _find_key(value, name, f'{prefix}.{key}')
+            if found:
+                return found
+    return None
+
+
+def check_model(cfg: Mapping, tasks: Sequence[TaskSpec]) -> None:
+    """Every option of ``cfg['model']`` is one its class takes (named with the valid ones otherwise), and the
+    model builds: its structure is built on the ``meta`` device (no memory, no weights read), so an option
+    that a part of it rejects (``model.backbone_kwargs.dpth``) is named before any data or work dir is touched."""
+    import re
+
+    import torch
+
+    from ..models.registry import check_model_type, model_arguments
+
+    options = _section(cfg, 'model')
+    model_class = check_model_type(options.get('type'))
+    check_known_keys({k: v for k, v in options.items() if k != 'type'}, model_arguments(options['type']),
+                     f"config section 'model' ({model_class.__name__})")
+    try:
+        with torch.device('meta'):
+            build_model(cfg, tasks, load_pretrained=False)
+    except TypeError as error:
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        found = _find_key(options, match.group(1), 'model') if match else None
+        if found is None:
+            raise
+        raise UserKeyError(f'config key {found[0]} (given {found[1]!r}): {error}') from error
+
+
+def check_config(cfg: Mapping) -> list[TaskSpec]:
+    """Fail fast on unknown sections or section keys, bad values, task names, method, model type or model
+    options; returns the tasks."""
     unknown = sorted(set(cfg.keys()) - set(TOP_LEVEL_KEYS))
     if unknown:
         origin = f' in {cfg.filename}' if getattr(cfg, 'filename', None) else ''
         raise UserKeyError(f'config{origin}: unknown top-level key(s) {unknown}; valid sections and keys: '
                            f'{sorted(TOP_LEVEL_KEYS)}')
+    _check_sections(cfg)
     for section, keys in SECTION_KEYS.items():
         _checked(_section(cfg, section), keys, section)
     check_values(cfg)
     method_spec(cfg)
-    check_model_type(dict(cfg.get('model') or {}).get('type'))
-    return build_tasks(cfg)
+    tasks = build_tasks(cfg)
+    check_model(cfg, tasks)
+    return tasks
 
 
 def build_datamodule(cfg: Mapping, tasks: Sequence[TaskSpec], data_root: Optional[str] = None):
@@ -217,7 +300,9 @@ def compile_training(cfg: Mapping, trainer) -> bool:
 
 
 def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrides):
-    """A Lightning trainer writing logs and atomic ``checkpoints/{last,best}.ckpt`` under ``work_dir``.
+    """A Lightning trainer writing logs and atomic ``checkpoints/{last,best}.ckpt`` under ``work_dir``;
+    ``best.ckpt`` is written at the end of a validation, before that epoch's ``last.ckpt``, so that a kill
+    between the two never leaves ``best.ckpt`` behind the ``last.ckpt`` a resumed run continues from.
 
     ``overrides`` (command-line ``--devices`` etc.) replace keys of ``cfg['trainer']`` when not ``None``.
     Under several processes (``devices`` or ``num_nodes`` > 1, torchrun, SLURM) the default strategy is
@@ -231,10 +316,10 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
     from lightning.pytorch.loggers import TensorBoardLogger
     from lightning.pytorch.strategies import DDPStrategy
 
-    from ..inference.checkpoint_io import AtomicCheckpointIO
     from .csv_log import RunCSVLogger
     from .last_checkpoint import LastCheckpoint
     from .progress import PlainProgress
+    from .scored_checkpoint import RecordingCheckpointIO
 
     options = _checked(_section(cfg, 'trainer'), SECTION_KEYS['trainer'], 'trainer')
     options.update({k: v for k, v in overrides.items() if v is not None})
@@ -255,9 +340,10 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
         plain_progress = int(progress_every)
 
     def make(trainer_options: dict) -> L.Trainer:
-        callbacks = [
+        callbacks = [  # best.ckpt at validation end, before last.ckpt at epoch end (docs/training.md, "Resume")
             ModelCheckpoint(dirpath=checkpoints, filename='best', monitor='val/score', mode='min', save_top_k=1,
-                            enable_version_counter=False, auto_insert_metric_name=False),
+                            enable_version_counter=False, auto_insert_metric_name=False,
+                            save_on_train_epoch_end=False),
             LastCheckpoint(checkpoints, every_n_batches=every_n_steps),
         ]
         if plain_progress:
@@ -265,7 +351,7 @@ def build_trainer(cfg: Mapping, work_dir: str, resuming: bool = False, **overrid
         loggers = [RunCSVLogger(work_dir, name='logs', version='', resuming=resuming),
                    TensorBoardLogger(work_dir, name='logs', version='')]
         return L.Trainer(default_root_dir=work_dir, callbacks=callbacks, logger=loggers,
-                         plugins=[AtomicCheckpointIO()], use_distributed_sampler=False, **trainer_options)
+                         plugins=[RecordingCheckpointIO()], use_distributed_sampler=False, **trainer_options)
 
     trainer = make(options)
     if type(trainer.strategy) is DDPStrategy and options.get('strategy', 'auto') in (None, 'auto', 'ddp'):

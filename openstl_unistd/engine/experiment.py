@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from .config import build_datamodule, build_method, build_model, build_trainer, check_config, compile_training
-from .work_dir import check_paths, claim
+from .scored_checkpoint import scored_checkpoint
+from .work_dir import check_paths, check_work_dir, claim
 
 
 def default_work_dir(config_path: str | Path) -> Path:
@@ -97,13 +98,14 @@ def model_label(cfg: Mapping) -> str:
     return str(model['type'])
 
 
-def _write_results(work_dir: Path, method) -> None:
-    """``results.json``; a test in which some task got no batch is an error, never an empty or partial file."""
+def _write_results(work_dir: Path, method, trainer) -> None:
+    """``results.json``, naming the checkpoint it scored (``scored_checkpoint.py``); a test in which some task
+    got no batch is an error, never an empty or partial file."""
     missing = [name for name in method.task_names if name not in method.test_results]
     if missing:
         raise ValueError(f'no test results for task(s) {missing}: their test split gave no batch (empty split, or '
                          f'trainer.limit_test_batches=0); results.json was not written')
-    payload = {'results': method.test_results, **_references(method)}
+    payload = {'checkpoint': scored_checkpoint(trainer), 'results': method.test_results, **_references(method)}
     ranks = _rank_results(method)
     if ranks is not None:
         payload['ranks'] = ranks
@@ -122,12 +124,22 @@ def _save_rank_figure(model, work_dir: Path) -> None:
                           center=center)
 
 
+def _check_test_data(datamodule) -> None:
+    """Read every test sample once before training: NaN/±Inf or an unreadable sample in the test split stops
+    the run now, naming it, instead of after the whole training."""
+    from ..datasets.checks import check_all_samples
+
+    check_all_samples(datamodule.build_split('test'), datamodule.num_workers)
+
+
 def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional[str] = None,
           test_after: bool = True, overwrite: bool = False, **trainer_overrides) -> dict:
     """Fit the config's model on its tasks, then test every task; returns the test results.
 
-    Global rank 0 claims the work dir first (``work_dir.claim``: refuses another run's outputs unless
-    ``resume`` or ``overwrite``, and locks it against a concurrent run); the other ranks only use it.
+    Every check runs before global rank 0 claims the work dir (``work_dir.claim``: refuses another run's
+    outputs unless ``resume`` or ``overwrite``, and locks it against a concurrent run): config, model options,
+    pretrained weights file, ``init_from``, the data of every split (the test split read whole), the work dir
+    itself. A run that fails one leaves nothing in the work dir. The other ranks only use it.
     With ``init_from``/``train_only`` (inference/extension.py) the model starts from a trained one and only the
     listed parameters train, on the tasks they belong to; testing covers every task.
     """
@@ -135,6 +147,7 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
     from ..inference.model_card import card_callback, training_card
 
     tasks = check_config(cfg)
+    pretrained = _pretrained_file(cfg)
     extension = Extension.from_config(cfg, tasks)
     fit_tasks = extension.fit_tasks if extension is not None else tasks
     check_paths(work_dir)
@@ -147,18 +160,22 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
             test_datamodule.check_available(('test',))
         datamodule = _prepare(cfg, fit_tasks, data_root, ('train', 'val'))
     trainer = build_trainer(cfg, str(work_dir), resuming=resume is not None, **trainer_overrides)
+    if trainer.is_global_zero:  # rank 0 only: the other ranks would find its lock and outputs there
+        check_work_dir(work_dir, resume=resume is not None, overwrite=overwrite)
+        if test_after:
+            _check_test_data(test_datamodule)
+    model = build_model(cfg, tasks)
+    inherited = extension.apply(model, backbone_file=pretrained) if extension is not None else None
+    card = training_card(cfg, tasks, [datamodule, test_datamodule], inherited)
+    if extension is not None:
+        extension.check_scalings(inherited, card.scalings)
+    if compile_training(cfg, trainer) and hasattr(model, 'compile_regions'):
+        model.compile_regions()
+    method = build_method(cfg, model, tasks, save_dir=str(work_dir))
     lock = claim(work_dir, resume=resume is not None, overwrite=overwrite) if trainer.is_global_zero else None
     try:
         if trainer.is_global_zero:
             cfg.dump(str(work_dir / 'config.py'))
-        model = build_model(cfg, tasks)
-        inherited = extension.apply(model, backbone_file=_pretrained_file(cfg)) if extension is not None else None
-        card = training_card(cfg, tasks, [datamodule, test_datamodule], inherited)
-        if extension is not None:
-            extension.check_scalings(inherited, card.scalings)
-        if compile_training(cfg, trainer) and hasattr(model, 'compile_regions'):
-            model.compile_regions()
-        method = build_method(cfg, model, tasks, save_dir=str(work_dir))
         trainer.callbacks.append(card_callback(card))
         trainer.fit(method, datamodule=datamodule, ckpt_path=resume)
         if trainer.is_global_zero:
@@ -171,10 +188,11 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
             tested = checkpoints / 'last.ckpt'
             if trainer.is_global_zero:
                 print(f'no best.ckpt (validation never ran: disabled or empty); testing {tested}', file=sys.stderr)
+        trainer.strategy.checkpoint_io.forget()
         trainer.test(method, datamodule=test_datamodule, ckpt_path=str(tested) if tested.is_file() else None,
                      verbose=False)
         if trainer.is_global_zero:
-            _write_results(work_dir, method)
+            _write_results(work_dir, method, trainer)
             print(format_results(method.test_results, _references(method), model_label(cfg)))
             note = random_backbone_note(cfg)
             if note:
@@ -206,20 +224,23 @@ def _pretrained_file(cfg):
 
 
 def test(cfg, checkpoint: str, work_dir: Path, data_root: Optional[str] = None, **trainer_overrides) -> dict:
-    """Test a checkpoint on every task of the config; returns the results."""
+    """Test a checkpoint on every task of the config; returns the results. The work dir's earlier ``results.json``
+    becomes ``results.previous.json`` when the test starts (``work_dir.claim``), so a failed test leaves none."""
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f'checkpoint {checkpoint!r} not found')
     tasks = check_config(cfg)
     check_paths(work_dir)
     datamodule = _prepare(cfg, tasks, data_root, ('test',))
     trainer = build_trainer(cfg, str(work_dir), **trainer_overrides)
+    if trainer.is_global_zero:
+        check_work_dir(work_dir, training=False)
+    model = build_model(cfg, tasks, load_pretrained=False)
+    method = build_method(cfg, model, tasks, save_dir=str(work_dir))
     lock = claim(work_dir, training=False) if trainer.is_global_zero else None
     try:
-        model = build_model(cfg, tasks, load_pretrained=False)
-        method = build_method(cfg, model, tasks, save_dir=str(work_dir))
         trainer.test(method, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
         if trainer.is_global_zero:
-            _write_results(work_dir, method)
+            _write_results(work_dir, method, trainer)
             print(format_results(method.test_results, _references(method), model_label(cfg)))
         return method.test_results
     finally:

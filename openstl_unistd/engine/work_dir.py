@@ -5,6 +5,12 @@ results) unless it resumes (``--resume``) or replaces them (``--overwrite``): ot
 the old ``best.ckpt`` and mix the old logs with its own. While a run (or a test) works in a dir it
 holds ``<work dir>/.lock`` (an OS file lock, released when the process ends, even when killed), so
 a second run there stops at once with a message naming the first.
+
+A run checks the work dir first without writing anything (:func:`check_work_dir`), then runs every
+other check (config, data, model), and claims it (:func:`claim`) only when all have passed: a run
+that fails a check leaves nothing in the work dir. A test, or a training run, that starts in a work
+dir renames the ``results.json`` there to ``results.previous.json``: ``results.json`` is the result
+of the latest test that completed, never one that a newer failed test or a longer run made stale.
 """
 from __future__ import annotations
 
@@ -17,7 +23,9 @@ from pathlib import Path
 
 from ..inference.checkpoint_io import remove_stale_temporaries
 
-RUN_OUTPUTS = ('checkpoints', 'logs', 'results.json', 'figures', 'saved', 'config.py')
+RESULTS = 'results.json'
+PREVIOUS_RESULTS = 'results.previous.json'
+RUN_OUTPUTS = ('checkpoints', 'logs', RESULTS, PREVIOUS_RESULTS, 'figures', 'saved', 'config.py')
 """What a training run writes in its work dir (``--overwrite`` removes exactly these)."""
 
 FOLDERS = ('checkpoints', 'logs', 'figures', 'saved')
@@ -40,10 +48,16 @@ def check_paths(work_dir: Path) -> None:
 def previous_run(work_dir: Path) -> list[str]:
     """The outputs of an earlier training run found in ``work_dir`` (relative paths)."""
     found = [str(p.relative_to(work_dir)) for p in sorted((work_dir / 'checkpoints').glob('*.ckpt'))]
-    for name in ('logs/metrics.csv', 'results.json'):
+    for name in ('logs/metrics.csv', RESULTS, PREVIOUS_RESULTS):
         if (work_dir / name).is_file():
             found.append(name)
     return found
+
+
+def _refuse_another_run(work_dir: Path, found: list[str]) -> None:
+    raise FileExistsError(f'work dir {str(work_dir)!r} holds another run ({", ".join(found[:4])}'
+                          f'{", ..." if len(found) > 4 else ""}): pass --resume to continue it, --overwrite to '
+                          f'replace it, or choose another --work-dir')
 
 
 def refuse_reuse(work_dir: Path, resume: bool, overwrite: bool) -> None:
@@ -60,9 +74,19 @@ def refuse_reuse(work_dir: Path, resume: bool, overwrite: bool) -> None:
                 path.unlink()
         print(f'--overwrite: removed the previous run in {str(work_dir)!r} ({", ".join(found)})', file=sys.stderr)
     elif not resume:
-        raise FileExistsError(f'work dir {str(work_dir)!r} holds another run ({", ".join(found[:4])}'
-                              f'{", ..." if len(found) > 4 else ""}): pass --resume to continue it, --overwrite to '
-                              f'replace it, or choose another --work-dir')
+        _refuse_another_run(work_dir, found)
+
+
+def retire_results(work_dir: Path) -> None:
+    """Rename ``results.json`` to ``results.previous.json`` (replacing an older one): a run or test starts."""
+    results = work_dir / RESULTS
+    if results.is_file():
+        os.replace(results, work_dir / PREVIOUS_RESULTS)
+
+
+def _in_use(work_dir: Path, holder: str) -> FileExistsError:
+    return FileExistsError(f'work dir {str(work_dir)!r} is in use by another run ({holder}); wait for it to end '
+                           f'or choose another --work-dir')
 
 
 class WorkDirLock:
@@ -75,6 +99,22 @@ class WorkDirLock:
     def __init__(self, work_dir: Path) -> None:
         self.path = Path(work_dir) / LOCK_NAME
         self._handle = None
+
+    def holder(self) -> str | None:
+        """Who holds the lock now (``None``: nobody); creates nothing."""
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        if not self.path.is_file():
+            return None
+        with open(self.path) as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return handle.read().strip() or 'another process'
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return None
 
     def acquire(self) -> 'WorkDirLock':
         try:
@@ -89,8 +129,7 @@ class WorkDirLock:
             handle.seek(0)
             holder = handle.read().strip() or 'another process'
             handle.close()
-            raise FileExistsError(f'work dir {str(self.path.parent)!r} is in use by another run ({holder}); wait for '
-                                  f'it to end or choose another --work-dir') from None
+            raise _in_use(self.path.parent, holder) from None
         handle.seek(0)
         handle.truncate()
         started = datetime.datetime.now().isoformat(timespec='seconds')
@@ -111,15 +150,30 @@ class WorkDirLock:
         self.release()
 
 
+def check_work_dir(work_dir: Path, resume: bool = False, overwrite: bool = False, training: bool = True) -> None:
+    """What :func:`claim` will check, checked now without writing anything: paths, a live run there, and for a
+    training run another run's outputs (unless ``resume`` or ``overwrite``)."""
+    check_paths(work_dir)
+    holder = WorkDirLock(work_dir).holder()
+    if holder is not None:
+        raise _in_use(work_dir, holder)
+    if training and not (resume or overwrite):
+        found = previous_run(work_dir)
+        if found:
+            _refuse_another_run(work_dir, found)
+
+
 def claim(work_dir: Path, resume: bool = False, overwrite: bool = False, training: bool = True) -> WorkDirLock:
     """Lock ``work_dir`` for this process and, for a training run, refuse (or clear, with ``overwrite``) another
-    run's outputs; removes temporary checkpoint files of killed saves. Call on global rank 0 only."""
+    run's outputs; removes temporary checkpoint files of killed saves and retires the last ``results.json``.
+    Call on global rank 0 only, after every other check of the run has passed."""
     check_paths(work_dir)
     lock = WorkDirLock(work_dir).acquire()
     try:
         if training:
             refuse_reuse(work_dir, resume, overwrite)
         remove_stale_temporaries(work_dir / 'checkpoints')
+        retire_results(work_dir)
     except BaseException:
         lock.release()
         raise
