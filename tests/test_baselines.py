@@ -10,10 +10,11 @@ import torch
 from openstl_unistd.core.losses import differential_divergence
 from openstl_unistd.models.multitask_earthformer import MultiTaskEarthformer
 from openstl_unistd.models.multitask_simvp import MultiTaskSimVP
-from openstl_unistd.models.simvp import SimVP
 from openstl_unistd.tasks import PAPER_TASKS, resolve_task
 from openstl_unistd.engine.config import build_datamodule, build_method, build_model, build_tasks, build_trainer, load_config
 from openstl_unistd.models.parameters import count_parameters
+
+from .reference_models import SimVP
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(hid_S=8, hid_T=16, N_T=2)

@@ -1,13 +1,15 @@
 """Every config loads and builds; tools/analyze.py reports what the model really has."""
 import json
+import math
 import runpy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
-from openstl_unistd.tasks import PAPER_TASKS, resolve_tasks
+from openstl_unistd.tasks import DEMO_TASKS, PAPER_TASKS, resolve_tasks
 from openstl_unistd.engine.analysis import build_structure, model_report
 from openstl_unistd.engine.config import build_model, load_config
 from openstl_unistd.models.parameters import count_parameters
@@ -17,11 +19,53 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts)
 
 
+FAMILIES = {'unistd': ('UniSTD', None), 'simvp_v1': ('MultiTaskSimVP', 'incepu'),
+            'simvp_v2': ('MultiTaskSimVP', 'gsta'), 'tau': ('MultiTaskSimVP', 'tau'),
+            'earthformer': ('MultiTaskEarthformer', None)}
+"""What a config's folder (or, for a file directly under configs/baselines/, its name's last word) says
+it trains: the model class and, for the SimVP family, its ``model_type``."""
+
+
+def named_by_path(path: Path) -> tuple[str, Optional[str], Optional[list[str]]]:
+    """``(model class, SimVP model_type, tasks)`` that ``path`` names: ``single/<task>.py`` one task,
+    ``multi<N>.py`` N of the paper's (``None``: the path names no task list)."""
+    parts = path.relative_to(ROOT / 'configs').parts
+    family = parts[0] if parts[0] == 'unistd' else (parts[1] if len(parts) > 2 else path.stem.split('_')[-1])
+    tasks = [path.stem] if 'single' in parts else None
+    return (*FAMILIES[family], tasks)
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: str(p.relative_to(ROOT / 'configs')))
-def test_every_config_loads_and_builds_its_model(path):
+def test_every_config_builds_the_model_and_the_tasks_its_path_names(path):
+    """Break caught: a config that inherits the wrong base or drops an override (e.g. ``model_type='tau'``
+    in configs/_base_/models/simvp_v2.py, or a single-task config left with its base's tasks): it would
+    still build, with the wrong model or tasks."""
     cfg = load_config(path)
+    model_class, model_type, tasks = named_by_path(path)
     model = build_structure(cfg)
-    assert sorted(model.tasks) == sorted(t.name for t in resolve_tasks(cfg.tasks))
+    assert type(model).__name__ == model_class
+    assert getattr(model, 'model_type', None) == model_type
+    specs = resolve_tasks(cfg.tasks)
+    assert dict(model.tasks) == {spec.name: spec for spec in specs}
+    names = [spec.name for spec in specs]
+    if tasks is not None:
+        assert names == tasks
+    if path.stem.startswith('multi'):
+        assert len(names) == int(path.stem[len('multi'):]) and set(names) <= set(PAPER_TASKS)
+    known = DEMO_TASKS if 'demo' in path.stem else PAPER_TASKS
+    assert set(names) <= set(known)
+
+
+def test_multi_task_configs_of_every_model_train_the_same_task_sets():
+    """Paper Table 7 compares the models at equal tasks: each ``multi<N>.py`` names the same tasks in every
+    model family (Break caught: a baseline's multi7 with one task of another set)."""
+    sets = {}
+    for path in CONFIGS:
+        if path.stem.startswith('multi'):
+            sets.setdefault(path.stem, set()).add(frozenset(load_config(path).tasks))
+    assert {'multi3', 'multi7', 'multi10'} <= set(sets)
+    assert all(len(found) == 1 for found in sets.values()), sets
+    assert sets['multi10'] == {frozenset(PAPER_TASKS)}
 
 
 def test_multi10_is_the_paper_model():
@@ -51,17 +95,35 @@ def test_paper_configs_take_max_rank_32_and_the_cpu_demos_keep_8():
 
 
 def test_analyze_prints_the_real_counts_and_shapes(capsys):
+    """The parameter table against the model built for real (not on ``meta``), the task table against
+    shapes, grids and passes computed from the task table alone. Break caught: rounding the passes down
+    (``frames // frames_per_pass`` in ``models/rollout.passes_needed``): Cityscapes (2 → 5 frames) and
+    ENSO (12 → 14) would print 2 and 1 passes."""
     cfg = load_config(ROOT / 'configs/unistd/tiny_test.py')
-    model = build_model(cfg)
-    counts = count_parameters(model)
+    model = build_model(cfg, load_pretrained=False)
     module = runpy.run_path(str(ROOT / 'tools/analyze.py'))
     assert module['main'](['-c', str(ROOT / 'configs/unistd/tiny_test.py'), '--batch-size', '2']) == 0
-    out = capsys.readouterr().out
-    assert f'trainable: {counts.trainable:,}' in out
-    assert f'total parameters: {counts.total:,}' in out
-    for spec in model.tasks.values():
-        assert str((2, *spec.output_shape)) in out
-    assert out == model_report(cfg, batch_size=2) + '\n'
+    lines = capsys.readouterr().out.splitlines()
+    parts = {}
+    for line in lines[lines.index(next(l for l in lines if l.startswith('part '))) + 1:]:
+        if line.startswith('total '):
+            break
+        name, trainable, frozen = line.rsplit(None, 2)
+        parts[name.strip()] = (int(trainable.replace(',', '')), int(frozen.replace(',', '')))
+    assert parts == {part: (count.trainable, count.frozen) for part, count in model.parameter_breakdown().items()}
+    real = count_parameters(model)
+    assert f'total parameters: {real.total:,} ({real.total / 1e6:.2f}M); trainable: {real.trainable:,} ' \
+           f'({real.trainable / 1e6:.2f}M)' in lines
+    assert sum(t for t, _ in parts.values()) == real.trainable and sum(f for _, f in parts.values()) == real.frozen
+    header = next(i for i, line in enumerate(lines) if line.startswith('task ') and 'input' in line)
+    rows = {line.split()[0]: line for line in lines[header + 1:] if line.strip()}
+    assert list(rows) == list(PAPER_TASKS)
+    for name, spec in PAPER_TASKS.items():
+        t, t_out, c, h, w, n = (spec.input_frames, spec.output_frames, spec.channels, spec.height, spec.width,
+                                spec.encoder_depth)
+        grid = f'{math.ceil(h / 2 ** n)}x{math.ceil(w / 2 ** n)}'
+        assert rows[name].split(None, 1)[1].split() == [
+            *str((2, t, c, h, w)).split(), *str((2, t_out, c, h, w)).split(), grid, str(math.ceil(t_out / t))], name
 
 
 def test_cfg_options_override_existing_keys_and_reject_unknown_ones():

@@ -12,10 +12,12 @@ from openstl_unistd.datasets.fixtures.bair import episode_features, write_bair_n
 from openstl_unistd.datasets.registry import build_dataset
 from openstl_unistd.tasks import PAPER_TASKS
 
+from .physical_values import denormalize
+
 
 def as_file_frames(dataset, x, y):
     """Model-range ``x, y`` → the file's uint8 values as ``(T + T', 64, 64, 3)``."""
-    return dataset.denormalize(torch.cat([x, y]).numpy()).transpose(0, 2, 3, 1)
+    return denormalize(dataset, torch.cat([x, y]).numpy()).transpose(0, 2, 3, 1)
 
 
 def test_tfrecords_give_every_window_of_every_episode_exactly(tmp_path):

@@ -10,10 +10,12 @@ from openstl_unistd.datasets.fixtures.cityscapes import append_video, open_shard
 from openstl_unistd.datasets.registry import build_dataset
 from openstl_unistd.tasks import PAPER_TASKS
 
+from .physical_values import denormalize
+
 
 def as_file_frames(dataset, x, y):
     """Model-range ``x, y`` → the file's uint8 values as ``(T + T', 128, 128, 3)``."""
-    return dataset.denormalize(torch.cat([x, y]).numpy()).transpose(0, 2, 3, 1)
+    return denormalize(dataset, torch.cat([x, y]).numpy()).transpose(0, 2, 3, 1)
 
 
 def test_train_windows_start_every_stride_frames_inside_each_video(tmp_path):

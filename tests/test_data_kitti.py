@@ -9,6 +9,8 @@ from openstl_unistd.datasets.kitti import KITTI
 from openstl_unistd.datasets.registry import build_dataset
 from openstl_unistd.tasks import PAPER_TASKS
 
+from .physical_values import denormalize
+
 
 def openstl_starts(sources, length):
     """OpenSTL's backward scan over the frames, written out literally (the reference)."""
@@ -33,8 +35,8 @@ def test_reads_hickle_files_in_model_range_and_denormalizes_to_the_file(tmp_path
         assert x.shape == (10, 3, 128, 160) and y.shape == (10, 3, 128, 160) and x.dtype.is_floating_point
         assert 0 <= x.min() and max(x.max(), y.max()) <= 1
         expected = frames[start:start + 20].transpose(0, 3, 1, 2)
-        assert np.array_equal(dataset.denormalize(x.numpy()), expected[:10])
-        assert np.array_equal(dataset.denormalize(y.numpy()), expected[10:])
+        assert np.array_equal(denormalize(dataset, x.numpy()), expected[:10])
+        assert np.array_equal(denormalize(dataset, y.numpy()), expected[10:])
         assert len(set(sources[start:start + 20])) == 1 and dataset.source_of(index) == sources[start]
 
 

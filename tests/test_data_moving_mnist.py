@@ -10,6 +10,8 @@ from openstl_unistd.datasets.moving_mnist import MovingMNIST, bounce_trajectory
 from openstl_unistd.datasets.registry import build_dataset
 from openstl_unistd.tasks import PAPER_TASKS
 
+from .physical_values import denormalize
+
 
 def test_fixed_set_is_read_time_first_in_model_range_for_val_and_test(tmp_path):
     arrays = write_moving_mnist(tmp_path, test_sequences=3)
@@ -19,8 +21,8 @@ def test_fixed_set_is_read_time_first_in_model_range_for_val_and_test(tmp_path):
         x, y = dataset[1]
         assert x.shape == (10, 1, 64, 64) and y.shape == (10, 1, 64, 64) and x.dtype == torch.float32
         assert 0 <= x.min() and y.max() <= 1
-        np.testing.assert_allclose(dataset.denormalize(x.numpy())[:, 0], arrays['test'][:10, 1], atol=1e-4)
-        np.testing.assert_allclose(dataset.denormalize(y.numpy())[:, 0], arrays['test'][10:, 1], atol=1e-4)
+        np.testing.assert_allclose(denormalize(dataset, x.numpy())[:, 0], arrays['test'][:10, 1], atol=1e-4)
+        np.testing.assert_allclose(denormalize(dataset, y.numpy())[:, 0], arrays['test'][10:, 1], atol=1e-4)
         np.testing.assert_allclose(y.numpy()[:, 0], arrays['test'][10:, 1] / 255, atol=1e-7)
 
 
@@ -61,7 +63,7 @@ def test_training_frames_are_the_file_digits_placed_by_the_layout_and_combined_b
         assert ((0 <= digits) & (digits < 5)).all()
         assert tops.min() >= 0 and lefts.min() >= 0 and tops.max() <= 36 and lefts.max() <= 36
         assert np.abs(np.diff(tops)).max() <= 4 and np.abs(np.diff(lefts)).max() <= 4  # 0.1 · 36 px a frame
-        frames = dataset.denormalize(dataset.frames(index)[:, 0])
+        frames = denormalize(dataset, dataset.frames(index)[:, 0])
         for t in range(20):
             layers = np.zeros((2, 64, 64))
             for n in range(2):

@@ -11,6 +11,7 @@ from openstl_unistd.datasets.sevir import SEVIR
 from openstl_unistd.tasks import PAPER_TASKS
 
 from .h5_recording import RecordingFile
+from .physical_values import denormalize
 
 
 def frames_of(event, start, count):
@@ -48,8 +49,8 @@ def test_events_are_cut_into_25_frame_windows_at_stride_12(earthformer_root):
         assert x.shape == (13, 1, 384, 384) and y.shape == (12, 1, 384, 384) and x.dtype.is_floating_point
         assert 0 <= x.min() and x.max() <= 1
         vil = written['vil'][test.event_ids[event]]
-        np.testing.assert_array_equal(test.denormalize(x.numpy()).round(), frames_of(vil, start, 13))
-        np.testing.assert_array_equal(test.denormalize(y.numpy()).round(), frames_of(vil, start + 13, 12))
+        np.testing.assert_array_equal(denormalize(test, x.numpy()).round(), frames_of(vil, start, 13))
+        np.testing.assert_array_equal(denormalize(test, y.numpy()).round(), frames_of(vil, start + 13, 12))
         np.testing.assert_allclose(y.numpy(), frames_of(vil, start + 13, 12) / 255, atol=1e-7)
 
 
@@ -58,7 +59,7 @@ def test_shorter_horizons_take_the_first_frames_of_each_window(earthformer_root)
     dataset = SEVIR(root, 'train', input_frames=5, output_frames=5)
     x, y = dataset[1]
     vil = written['vil']['S800001']
-    np.testing.assert_array_equal(dataset.denormalize(y.numpy()).round(), frames_of(vil, 17, 5))
+    np.testing.assert_array_equal(denormalize(dataset, y.numpy()).round(), frames_of(vil, 17, 5))
     dense = SEVIR(root, 'train', input_frames=5, output_frames=5, seq_len=10, stride=10)
     assert dense.windows[:, 1].tolist() == [0, 10, 20, 30] * 2
     with pytest.raises(ValueError, match=r'seq_len=25 holds sequences of 25 frames, fewer than .* = 13 \+ 13'):
@@ -98,8 +99,8 @@ def test_predbench_npy_per_event_memory_mapped(tmp_path, monkeypatch):
         assert len(dataset) == 3 * count and dataset.event_ids == sorted(written[split])
         x, y = dataset[3 * count - 1]
         event = written[split][dataset.event_ids[-1]][0]
-        np.testing.assert_array_equal(dataset.denormalize(x.numpy()).round(), frames_of(event, 24, 13))
-        np.testing.assert_array_equal(dataset.denormalize(y.numpy()).round(), frames_of(event, 37, 12))
+        np.testing.assert_array_equal(denormalize(dataset, x.numpy()).round(), frames_of(event, 24, 13))
+        np.testing.assert_array_equal(denormalize(dataset, y.numpy()).round(), frames_of(event, 37, 12))
     assert loads and set(loads) == {'r'}
 
 

@@ -12,6 +12,7 @@ from openstl_unistd.datasets.traffic4cast import Traffic4Cast, centre_crop_origi
 from openstl_unistd.tasks import PAPER_TASKS
 
 from .h5_recording import RecordingFile
+from .physical_values import denormalize
 
 TOP, LEFT = 183, 162  # (495 - 128) // 2, (436 - 112) // 2
 
@@ -38,8 +39,8 @@ def test_windows_are_centre_crops_of_consecutive_frames_in_model_range(t4c_root)
         assert x.shape == (9, 8, 128, 112) and y.shape == (3, 8, 128, 112) and x.dtype.is_floating_point
         assert 0 <= x.min() and x.max() <= 1 and 0 <= y.min() and y.max() <= 1
         array = written['train'][days[day]]
-        np.testing.assert_array_equal(train.denormalize(x.numpy()).round(), cropped(array, start, 9))
-        np.testing.assert_array_equal(train.denormalize(y.numpy()).round(), cropped(array, start + 9, 3))
+        np.testing.assert_array_equal(denormalize(train, x.numpy()).round(), cropped(array, start, 9))
+        np.testing.assert_array_equal(denormalize(train, y.numpy()).round(), cropped(array, start + 9, 3))
         np.testing.assert_allclose(x.numpy(), cropped(array, start, 9) / 255, atol=1e-7)
 
 
@@ -51,7 +52,7 @@ def test_each_split_reads_its_predbench_list_only(t4c_root):
         assert dataset.paths == expected and len(dataset) == 2 * len(expected)
     test = Traffic4Cast(root, 'test')
     (day,) = DEFAULT_DAYS['test']
-    np.testing.assert_array_equal(test.denormalize(test[1][1].numpy()).round(), cropped(written['test'][day], 19, 3))
+    np.testing.assert_array_equal(denormalize(test, test[1][1].numpy()).round(), cropped(written['test'][day], 19, 3))
 
 
 def test_window_starts_follow_predbench_exclusive_bound_and_stride(tmp_path):

@@ -11,11 +11,13 @@ import pytest
 import torch
 from torch import nn
 
-from openstl_unistd.models.earthformer import Earthformer, EarthformerCore
+from openstl_unistd.models.earthformer import EarthformerCore
 from openstl_unistd.modules.cuboid_attention import (CuboidCrossAttention, CuboidSelfAttention, cross_attention_mask,
                                                      cuboid_reorder, cuboid_reorder_back, self_relative_index)
 from openstl_unistd.modules.cuboid_layers import CuboidPositionEmbedding
 from openstl_unistd.tasks import PAPER_TASKS, TaskSpec
+
+from .reference_models import Earthformer
 
 _COMMON = dict(
     base_units=128, scale_alpha=1.0, enc_depth=[1, 1], dec_depth=[1, 1], enc_use_inter_ffn=True,

@@ -109,11 +109,31 @@ def test_nino_scores_equal_numpy_corrcoef_streamed_over_batches():
     assert scores['nino_rmse'] == pytest.approx(rmse, abs=1e-6)
 
 
-def test_lead_weights_follow_earthformer():
-    weights = nino_lead_weights(24).numpy()
-    expected = np.array([1.5] * 4 + [2] * 7 + [3] * 7 + [4] * 6) * np.log(np.arange(24) + 1)
-    np.testing.assert_allclose(weights, expected)
-    assert nino_lead_weights(12).shape == (12,)
+ICAR_ENSO_WEIGHTS = np.array([1.5] * 4 + [2] * 7 + [3] * 7 + [4] * 6) * np.log(np.arange(24) + 1)
+"""The weights of the 24 leads of the Tianchi ICAR-ENSO score, as Earthformer's ``compute_enso_score``
+builds them with ``acc_weight='default'``; a forecast of fewer leads takes the first ones (``[:nino_out_len]``)."""
+
+
+def test_lead_weights_are_earthformers_cut_to_the_first_leads():
+    """Break caught: the weights of the last leads taken for a shorter forecast (``base[-leads:]`` in
+    ``nino_lead_weights``), which keeps the length right; ENSO's 14 frames give 12 leads, not 24."""
+    for leads in (1, 4, 12, 24):
+        np.testing.assert_allclose(nino_lead_weights(leads).numpy(), ICAR_ENSO_WEIGHTS[:leads], rtol=1e-15, atol=0)
+    assert nino_lead_weights(12)[0] == 0 and nino_lead_weights(12)[4] == pytest.approx(2 * math.log(5), rel=1e-15)
+
+
+def test_weighted_nino_score_of_the_enso_task_weights_its_twelve_leads():
+    """C-Nino3.4-WM of ENSO's T' = 14 (12 leads) against numpy's correlations and the reference weights.
+    Break caught: the score weighting the leads with weights for another count (e.g. ``nino_lead_weights(24)``
+    cut or a lead count of ``output_frames``)."""
+    g = np.random.default_rng(4)
+    true = g.normal(0, 1, (30, 14, 1, 24, 48))
+    pred = true + g.normal(0, 0.8, true.shape)
+    metric = ForecastMetrics(['nino'], output_frames=14)
+    metric.update(torch.tensor(pred), torch.tensor(true))
+    index_p, index_t = nino34_index(torch.tensor(pred)).numpy(), nino34_index(torch.tensor(true)).numpy()
+    correlations = np.array([np.corrcoef(index_p[:, lead], index_t[:, lead])[0, 1] for lead in range(12)])
+    assert metric.compute()['c_nino34_wm'] == pytest.approx((ICAR_ENSO_WEIGHTS[:12] * correlations).sum(), abs=1e-6)
 
 
 def test_bad_metric_requests_are_named():

@@ -12,6 +12,7 @@ from openstl_unistd.inference.model_card import CARD_KEY, dataset_scaling
 from openstl_unistd.inference.predictor import Predictor
 
 from .trained import build, make_card, save_checkpoint
+from .physical_values import denormalize
 
 RAIN = dict(name='rain', input_frames=4, output_frames=3, channels=2, height=16, width=16, encoder_depth=1)
 
@@ -46,7 +47,7 @@ def _round_trip(predictor, dataset, raw_inputs, task):
     """Predictor on physical inputs vs the model on the loader's samples, mapped back by the loader."""
     x = torch.stack([dataset[i][0] for i in range(len(raw_inputs))])
     with torch.no_grad():
-        expected = dataset.denormalize(predictor.model(x, task))
+        expected = denormalize(dataset, predictor.model(x, task))
     return predictor.predict(raw_inputs, task, batch_size=len(raw_inputs)), expected.numpy()
 
 

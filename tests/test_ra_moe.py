@@ -203,29 +203,3 @@ def test_bad_arguments_and_inputs_are_named():
         RAMoELoRA(D_IN, D_OUT, 2, top_k=3)
     with pytest.raises(ValueError, match=r'expects \(B, N, 12\) inputs, got \(2, 5, 7\)'):
         RAMoELoRA(D_IN, D_OUT, 2)(torch.randn(2, 5, 7))
-
-
-def test_static_routing_merges_into_the_base_weight_and_back():
-    from openstl_unistd.modules.lora_injection import RAMoELinear, merge_adapters, unmerge_adapters
-
-    torch.manual_seed(2)
-    base = torch.nn.Linear(D_IN, 3 * D_OUT).double()
-    single = RAMoELoRA(D_IN, D_OUT, 1, groups=3, init_rank=5, learn_rank=False).double()
-    routed = randomized(num_experts=3, groups=3)
-    with torch.no_grad():
-        single.lora_B.normal_()
-    layers = torch.nn.ModuleDict({'plain': RAMoELinear(base, single),
-                                  'routed': RAMoELinear(torch.nn.Linear(D_IN, 3 * D_OUT).double(), routed)})
-    x = torch.randn(2, 5, D_IN, dtype=torch.float64)
-    before = {name: layer(x) for name, layer in layers.items()}
-    original = base.weight.clone()
-    assert merge_adapters(layers) == ['plain']
-    assert layers['plain'].merged and not layers['routed'].merged
-    for name, layer in layers.items():
-        torch.testing.assert_close(layer(x), before[name], rtol=0, atol=1e-12)
-    unmerge_adapters(layers)
-    torch.testing.assert_close(base.weight, original, rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match='routes each input differently'):
-        routed.delta_weight()
-    uniform = RAMoELoRA(D_IN, D_OUT, 4).double()  # untrained router: uniform weights, mergeable
-    torch.testing.assert_close(uniform.static_gates(), torch.full((1, 4), 0.25, dtype=torch.float64))

@@ -5,10 +5,12 @@ import torch
 from timm.layers import DropPath
 
 from openstl_unistd.core.losses import differential_divergence
-from openstl_unistd.models.simvp import SimVP, SimVPDecoder, SimVPEncoder
+from openstl_unistd.models.simvp import SimVPDecoder, SimVPEncoder
 from openstl_unistd.modules.simvp_blocks import MidIncepNet, MidMetaNet
 from openstl_unistd.tasks import PAPER_TASKS
 from openstl_unistd.models.parameters import count_parameters
+
+from .reference_models import SimVP
 
 # Every literal below was measured with OpenSTL's `SimVP_Model` (openstl/models/simvp_model.py),
 # OpenSTL commit c74deb5d4c3da585291f9f18281f3fefdbba3a54 (2024-03-04), on 2026-11-24, torch 2.14.1,

@@ -1,5 +1,6 @@
 """Joint training end to end on generated data with a tiny backbone: rank search, resume, tools."""
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -184,8 +185,30 @@ def test_bad_options_are_named(tmp_path, options, expected):
     assert result.returncode == 2 and expected in result.stderr and 'Traceback' not in result.stderr
 
 
-def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
-    recorder = Recorder()
-    fit(tiny_config(**{'trainer.precision': 'bf16-mixed', 'trainer.max_epochs': 1}), tmp_path / 'run', tmp_path / 'data',
-        recorder)
-    assert all(torch.isfinite(torch.tensor(v)) for *_, v in recorder.losses)
+def test_bf16_mixed_precision_trains_in_bf16_with_float32_weights_on_cpu(tmp_path):
+    """Every Linear of the model (backbone, adapters' routers, task ends) runs in bf16 during training, the
+    weights stay float32 and every step's loss is finite. Break caught: ``trainer.precision`` not reaching
+    Lightning's ``Trainer`` (dropped in ``build_trainer``): training then runs in float32, and finite
+    losses alone would not notice."""
+
+    class LinearDtypes(L.Callback):
+        def __init__(self):
+            self.dtypes, self.handles = set(), []
+
+        def on_train_start(self, trainer, module):
+            for layer in module.model.modules():
+                if isinstance(layer, torch.nn.Linear):
+                    self.handles.append(layer.register_forward_hook(lambda _, __, out: self.dtypes.add(out.dtype)))
+
+        def on_train_end(self, trainer, module):
+            for handle in self.handles:
+                handle.remove()
+
+    recorder, dtypes = Recorder(), LinearDtypes()
+    method, trainer = fit(tiny_config(**{'trainer.precision': 'bf16-mixed', 'trainer.max_epochs': 1}),
+                          tmp_path / 'run', tmp_path / 'data', [recorder, dtypes])
+    assert trainer.precision == 'bf16-mixed'
+    assert dtypes.handles and dtypes.dtypes == {torch.bfloat16}
+    assert {p.dtype for p in method.model.parameters()} == {torch.float32}
+    assert len(recorder.losses) == trainer.global_step > 0
+    assert all(math.isfinite(loss) for *_, loss in recorder.losses)

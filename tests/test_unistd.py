@@ -7,9 +7,9 @@ from openstl_unistd.models import UniSTD
 from openstl_unistd.modules.lora_injection import RAMoELinear
 from openstl_unistd.modules.ra_moe import RAMoELoRA
 from openstl_unistd.tasks import PAPER_TASKS
-from openstl_unistd.models.parameters import count_parameters
+from openstl_unistd.models.parameters import ParameterCount, count_parameters
 
-from .test_tasks import METHOD_TABLE
+from .test_tasks import PAPER_TABLE
 
 
 @pytest.fixture(scope='module')
@@ -46,7 +46,7 @@ def test_vit_b_structure_gives_the_method_token_grid_for_every_task():
     backbone = model.backbone
     assert (len(backbone.blocks), backbone.embed_dim, backbone.num_heads) == (12, 768, 12)
     assert type(backbone.blocks[0].block.mlp.act).__name__ == 'QuickGELU'
-    for name, (_, (grid_h, grid_w)) in METHOD_TABLE.items():
+    for name, (_, (grid_h, grid_w)) in PAPER_TABLE.items():
         spec = PAPER_TASKS[name]
         tokens, _ = model.encoders[name](torch.empty(2, *spec.input_shape, device='meta'))
         assert tokens.shape == (2, grid_h * grid_w, 768), name
@@ -112,17 +112,33 @@ def test_a_gradient_step_changes_only_trainable_parameters(tiny_unistd):
     assert not any(n.startswith(('encoders.enso', 'decoders.enso')) for n in changed)
 
 
-def test_parameter_breakdown_adds_up(tiny_unistd):
+def test_parameter_breakdown_gives_each_part_its_own_count(tiny_unistd):
+    """Every part against a count made without the breakdown: the ViT's own tensors from a fresh timm
+    ViT, the task ends from their modules, the adapters from their shapes (ViT-Tiny: L = 192, 2 blocks;
+    the paper's RA-MoE: Q/K/V 3 groups × 6 experts, Proj 1 × 2, temporal RA-MoE1D 1 × 2, ranks ≤ 32;
+    temporal FFN L → L/6 → L). Break caught: a part counted under another (e.g. ``'router': 'LoRA
+    experts'`` in ``RAMoELoRA.PARTS``, or the temporal module's nested RA-MoE1D counted as its FFN),
+    which keeps every sum equal to the total."""
     model = tiny_unistd(['taxibj', 'mmnist'])
-    parts = model.parameter_breakdown()
-    total = count_parameters(model)
-    assert sum(c.trainable for c in parts.values()) == total.trainable
-    assert sum(c.frozen for c in parts.values()) == total.frozen
-    assert parts['backbone (pretrained)'].trainable == 0
     vit = timm.create_model('vit_tiny_patch16_224', depth=2, num_classes=0)
     used = [p for name, p in vit.named_parameters() if name.startswith(('norm_pre.', 'blocks.', 'norm.'))]
-    assert parts['backbone (pretrained)'].frozen == count_parameters(used).total
-    assert parts['ranks'].trainable == 2 * (18 + 2 + 2)
+    width, blocks, max_rank = 192, 2, 32
+    adapters = [(3, 6), (1, 2), (1, 2)]            # (groups, experts) of the Q/K/V, Proj and temporal adapters
+    hidden = width // 6
+    expected = {
+        'task encoders': ParameterCount(count_parameters(model.encoders).total, 0),
+        'task decoders': ParameterCount(count_parameters(model.decoders).total, 0),
+        'backbone (pretrained)': ParameterCount(0, count_parameters(used).total),
+        'LoRA experts': ParameterCount(blocks * sum(g * e * max_rank * 2 * width for g, e in adapters), 0),
+        'routers': ParameterCount(blocks * sum(width * g * e for g, e in adapters), 0),
+        'ranks': ParameterCount(blocks * sum(g * e for g, e in adapters), 0),
+        'temporal FFN': ParameterCount(blocks * (width * hidden + hidden + hidden * width + width), 0),
+    }
+    assert model.parameter_breakdown() == expected
+    assert expected['ranks'].trainable == 2 * (18 + 2 + 2)
+    total = count_parameters(model)
+    assert sum(c.trainable for c in expected.values()) == total.trainable
+    assert sum(c.frozen for c in expected.values()) == total.frozen
 
 
 def test_without_lora_and_temporal_only_the_task_heads_train(tiny_unistd):

@@ -40,6 +40,11 @@ def free_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+def benchmark_device(name: Optional[str] = None) -> torch.device:
+    """``name`` (``'cuda'``, ``'cpu'``…), by default CUDA when available."""
+    return torch.device(name or ('cuda' if torch.cuda.is_available() else 'cpu'))
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == 'cuda':
         torch.cuda.synchronize(device)
@@ -189,6 +194,18 @@ def ra_moe_variants(dim: int = 768, experts: int = 6, groups: int = 3, rank: flo
     base = nn.Linear(dim, groups * dim)
     return {'per-expert loop': NaiveRAMoE(stacked), 'stacked': stacked, 'stacked, frozen ranks': frozen,
             'base qkv Linear alone': base, 'base qkv + adapter (one node)': RAMoELinear(base, frozen)}
+
+
+def ra_moe_milliseconds(batch_size: int, tokens: int, device: torch.device, warmup: int,
+                        repeats: int) -> dict[str, float]:
+    """Median forward time (ms) of each of :func:`ra_moe_variants` on ``(batch_size, tokens, 768)``."""
+    x = torch.randn(batch_size, tokens, 768, device=device)
+    times = {}
+    for label, module in ra_moe_variants().items():
+        module = module.to(device)
+        with torch.no_grad():
+            times[label] = median_seconds(lambda: module(x), device, warmup, repeats) * 1e3
+    return times
 
 
 def compile_regions(model: nn.Module) -> None:

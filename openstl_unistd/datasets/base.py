@@ -127,7 +127,3 @@ class ForecastDataset(Dataset):
                 f'{describe_non_finite(values, axes)} (in model range: NaN/±Inf in the file, or values too '
                 'large for float32); fix or remove this sample, it would make every loss and metric NaN')
         return values
-
-    def denormalize(self, values):
-        """Model-range values → the file's physical values."""
-        return values * self.std + self.mean

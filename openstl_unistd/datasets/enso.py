@@ -9,16 +9,16 @@ CMIP5 (17 models × 140 years).
 Grid: lat −55 … 60°, lon 0 … 355° in 5° steps; longitudes 95–330°E are kept → 24 × 48. In that crop
 the Niño3.4 box (5°S–5°N, 170°W–120°W) is rows 10:13 (−5, 0, 5°) and columns 19:30 (190 … 240°E),
 the indices Earthformer's ``sst_to_nino`` averages over; the loader checks this against the file's
-coordinates.
+coordinates. ``CMIP_label.nc`` is checked but not read: the Niño3.4 scores compute their target from
+the target SST (docs/metrics.md).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..core.metrics.weather import NINO34_COLUMNS, NINO34_ROWS, NINO_WINDOW
+from ..core.metrics.weather import NINO34_COLUMNS, NINO34_ROWS
 from .base import ForecastDataset, PathLike, require_path, shape_error
 from .checks import check_array, open_xarray
 from .lazy_files import PerProcessFiles
@@ -161,23 +161,6 @@ class ENSO(ForecastDataset):
         block = sst.isel(year=rows, lon=self.lon_columns).transpose('year', 'month', 'lat', 'lon').values
         values = block[position, month][:, None]
         return ((values - self.mean) / self.std).astype(np.float32)
-
-    def target_nino(self, index: int) -> np.ndarray:
-        """``(T' - 2,)`` Niño3.4 labels of ``CMIP_label.nc`` at window months ``T … T + T' - 3``.
-
-        Earthformer's ENSO target: it compares label ``j`` with the mean of the Niño3.4 box over
-        predicted frames ``j … j + 2`` (``sst_to_nino``).
-        """
-        count = self.output_frames - NINO_WINDOW + 1
-        if count < 1:
-            return np.zeros(0, dtype=np.float32)
-        rows, position, month = self._months(index, self.input_frames, count)
-        nino = self._files.get(self.nino_path)['nino']
-        block = nino.isel(year=rows).transpose('year', 'month').values
-        labels = block[position, month].astype(np.float32)
-        self.check_finite(torch.from_numpy(labels), index, 'Niño3.4 labels', '(month,)',
-                          f"{self.nino_path}, 'nino' year rows {rows.tolist()}")
-        return labels
 
     def sample_source(self, index: int) -> str:
         rows, _, _ = self._months(index, 0, self.total_frames)

@@ -1,16 +1,15 @@
-"""Earthformer (Gao et al., NeurIPS 2022): a cuboid-attention encoder–decoder with global vectors.
+"""Earthformer (Gao et al., NeurIPS 2022): the cuboid-attention encoder–decoder with global vectors.
 
-Our implementation of Earthformer's ``CuboidTransformerModel``, split into three parts so that a
-multi-task wrapper can share the middle one:
+Our implementation of the middle of Earthformer's ``CuboidTransformerModel``, the part a multi-task
+wrapper shares (:class:`EarthformerCore`): position embeddings, the hierarchical cuboid-attention
+encoder, the decoder queries and the decoder, ``(B, T, H', W', D)`` → ``(B, T', H', W', D)`` for any
+sizes up to the maxima it was built for. The per-frame stem (convolutions and patch merging) and the
+head (upsampling, convolutions, output projection) are in ``modules/cuboid_layers.py``;
+:class:`~openstl_unistd.models.multitask_earthformer.MultiTaskEarthformer` gives each task its own.
 
-* ``stem``: per-frame convolutions and patch merging, ``(B, T, H, W, C)`` → ``(B, T, H', W', D)``;
-* ``core`` (:class:`EarthformerCore`): position embeddings, the hierarchical cuboid-attention encoder,
-  the decoder queries and the decoder, ``(B, T, H', W', D)`` → ``(B, T', H', W', D)`` for any sizes up
-  to the maxima it was built for;
-* ``head``: upsampling, convolutions and the output projection back to ``(B, T', H, W, C)``.
-
-With the maxima equal to the task's own sizes (the default) the parameters are exactly those of
-``CuboidTransformerModel`` for the same arguments.
+Stem, core and head with the core's maxima equal to one task's own sizes have exactly the parameters
+of ``CuboidTransformerModel`` for the same arguments (the single-task model, in
+tests/reference_models.py, is checked against Earthformer's code in tests/test_earthformer.py).
 """
 from __future__ import annotations
 
@@ -22,8 +21,8 @@ from torch import nn
 
 from ..modules.cuboid_attention import (CuboidCrossAttentionBlock, CuboidSelfAttentionBlock, cross_attention_pattern,
                                         self_attention_pattern)
-from ..modules.cuboid_layers import (CuboidPositionEmbedding, PatchMerging3D, SpatialUpsample, build_stem_and_head,
-                                     check_init_mode, init_linear)
+from ..modules.cuboid_layers import (CuboidPositionEmbedding, PatchMerging3D, SpatialUpsample, check_init_mode,
+                                     init_linear)
 
 Z_INIT_METHODS = ('zeros', 'nearest_interp', 'last', 'mean')
 
@@ -350,81 +349,3 @@ class EarthformerCore(nn.Module):
         memories, memory_globals = self.encoder(x, g)
         z = self.initial_queries(memories[-1], out_frames)
         return self.decoder(z, memories, memory_globals)
-
-
-class Earthformer(nn.Module):
-    """Earthformer on our layout: ``forward(x: (B, T, C, H, W)) → (B, T', C, H, W)``.
-
-    Args:
-        input_shape: ``(T, H, W, C)`` of one input, as in Earthformer.
-        target_shape: ``(T', H, W, C_out)`` of one target.
-        base_units, initial_downsample_*, final_upsample_conv_layers, padding_type, conv_init_mode,
-        down_up_linear_init_mode, norm_init_mode: Earthformer's arguments of the same names and defaults
-            (the stem, the head, and also the core for the shared ones).
-        core_max_shape: ``(max T, max T', max H', max W')`` of the core's inputs, to share it across
-            shapes; ``None`` builds it for this model's own sizes (Earthformer's parameters exactly).
-        **core_options: the remaining ``CuboidTransformerModel`` arguments, see :class:`EarthformerCore`.
-    """
-
-    def __init__(
-        self,
-        input_shape: Sequence[int],
-        target_shape: Sequence[int],
-        base_units: int = 128,
-        initial_downsample_type: str = 'conv',
-        initial_downsample_activation: str = 'leaky',
-        initial_downsample_scale: Union[int, Sequence[int]] = 1,
-        initial_downsample_conv_layers: int = 2,
-        final_upsample_conv_layers: int = 2,
-        initial_downsample_stack_conv_num_layers: int = 1,
-        initial_downsample_stack_conv_dim_list: Optional[Sequence[int]] = None,
-        initial_downsample_stack_conv_downscale_list: Sequence[int] = (1,),
-        initial_downsample_stack_conv_num_conv_list: Sequence[int] = (2,),
-        padding_type: str = 'ignore',
-        conv_init_mode: str = '0',
-        down_up_linear_init_mode: str = '0',
-        norm_init_mode: str = '0',
-        core_max_shape: Optional[Sequence[int]] = None,
-        **core_options,
-    ) -> None:
-        super().__init__()
-        self.input_shape = tuple(int(s) for s in input_shape)
-        self.target_shape = tuple(int(s) for s in target_shape)
-        if len(self.input_shape) != 4 or len(self.target_shape) != 4:
-            raise ValueError(f'input_shape and target_shape must be (T, H, W, C), got {input_shape!r} and '
-                             f'{target_shape!r}')
-        if self.input_shape[1:3] != self.target_shape[1:3]:
-            raise ValueError(f'input and target must share (H, W), got {self.input_shape[1:3]} and '
-                             f'{self.target_shape[1:3]}')
-        check_init_mode('down_up_linear_init_mode', down_up_linear_init_mode, ('0', '1'))
-        check_init_mode('norm_init_mode', norm_init_mode)
-        self.stem, self.head, grid = build_stem_and_head(
-            self.input_shape, self.target_shape, base_units,
-            initial_downsample_type=initial_downsample_type,
-            initial_downsample_activation=initial_downsample_activation,
-            initial_downsample_scale=initial_downsample_scale,
-            initial_downsample_conv_layers=initial_downsample_conv_layers,
-            final_upsample_conv_layers=final_upsample_conv_layers,
-            initial_downsample_stack_conv_num_layers=initial_downsample_stack_conv_num_layers,
-            initial_downsample_stack_conv_dim_list=initial_downsample_stack_conv_dim_list,
-            initial_downsample_stack_conv_downscale_list=initial_downsample_stack_conv_downscale_list,
-            initial_downsample_stack_conv_num_conv_list=initial_downsample_stack_conv_num_conv_list,
-            padding_type=padding_type, down_up_linear_init_mode=down_up_linear_init_mode,
-            norm_init_mode=norm_init_mode)
-        self.token_grid = grid
-        if core_max_shape is None:
-            core_max_shape = (grid[0], self.target_shape[0], grid[1], grid[2])
-        elif len(core_max_shape) != 4:
-            raise ValueError(f"core_max_shape must be (max T, max T', max H', max W'), got {core_max_shape!r}")
-        self.core = EarthformerCore(*core_max_shape, base_units=base_units, padding_type=padding_type,
-                                    conv_init_mode=conv_init_mode, down_up_linear_init_mode=down_up_linear_init_mode,
-                                    norm_init_mode=norm_init_mode, **core_options)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        t, h, w, c = self.input_shape
-        if x.dim() != 5 or tuple(x.shape[1:]) != (t, c, h, w):
-            raise ValueError(f'expected input of shape (B, T, C, H, W) = (B, {t}, {c}, {h}, {w}), '
-                             f'got {tuple(x.shape)}')
-        tokens = self.stem(x.permute(0, 1, 3, 4, 2))
-        y = self.head(self.core(tokens, self.target_shape[0]))
-        return y.permute(0, 1, 4, 2, 3)

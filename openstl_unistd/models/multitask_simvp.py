@@ -33,7 +33,9 @@ class MultiTaskSimVP(MultiTaskModel):
         tasks: the tasks served.
         model_type: 'incepu' (SimVP v1), 'gsta' (SimVP v2) or 'tau' (TAU).
         hid_S, hid_T, N_S, N_T, mlp_ratio, drop, drop_path, spatio_kernel_enc, spatio_kernel_dec: as
-            :class:`~openstl_unistd.models.simvp.SimVP`.
+            OpenSTL's ``SimVP_Model``: spatial encoder/decoder width, translator width, encoder (and
+            decoder) layers (even; H and W are halved ``N_S / 2`` times), translator stages, MLP ratio,
+            dropout and stochastic depth of the gSTA/TAU blocks, encoder and decoder kernel sizes.
         frames: stacked length the translator sees; default the longest input among the tasks.
         spatial_depths: ``N_S`` per task where it should differ from ``N_S`` (e.g. more halvings for
             SEVIR's 384×384 frames).

@@ -26,7 +26,6 @@ class RAMoELinear(nn.Module):
                 f'{base_layer.in_features} → {base_layer.out_features}')
         self.base_layer = base_layer
         self.adapter = adapter
-        self.merged = False
 
     @property
     def in_features(self) -> int:
@@ -38,43 +37,7 @@ class RAMoELinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, N, in_features)`` → ``(B, N, out_features)``."""
-        if self.merged:
-            return self.base_layer(x)
         return self.adapter(x, linear=self.base_layer)
-
-    @torch.no_grad()
-    def merge(self) -> None:
-        """Fold the adapter into the base weight (inference; static routing only, see ``RAMoELoRA.static_gates``)."""
-        if not self.merged:
-            self.base_layer.weight += self.adapter.delta_weight().to(self.base_layer.weight.dtype)
-            self.merged = True
-
-    @torch.no_grad()
-    def unmerge(self) -> None:
-        """Take the adapter back out of the base weight."""
-        if self.merged:
-            self.base_layer.weight -= self.adapter.delta_weight().to(self.base_layer.weight.dtype)
-            self.merged = False
-
-
-def merge_adapters(model: nn.Module) -> list[str]:
-    """Merge every :class:`RAMoELinear` of ``model`` whose routing is static; returns the names merged.
-
-    Layers whose experts are routed per input (the trained RA-MoE of the paper) cannot be merged and
-    are left as they are; so are the temporal RA-MoE1D, which has no base weight.
-    """
-    merged = []
-    for name, module in model.named_modules():
-        if isinstance(module, RAMoELinear) and module.adapter.static_gates() is not None:
-            module.merge()
-            merged.append(name)
-    return merged
-
-
-def unmerge_adapters(model: nn.Module) -> None:
-    for module in model.modules():
-        if isinstance(module, RAMoELinear):
-            module.unmerge()
 
 
 def inject_ra_moe(

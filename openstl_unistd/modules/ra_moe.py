@@ -395,29 +395,6 @@ class RAMoELoRA(Adapter):
             return _RAMoEFunction.apply(x, scale, self.lora_A, self.lora_B, self.router.weight, weight, bias,
                                         gain_rank, rows, experts, self.groups, self.num_experts, self.top_k)
 
-    def static_gates(self) -> Optional[torch.Tensor]:
-        """``(groups, num_experts)`` expert weights if they do not depend on the input, else ``None``.
-
-        Routing is input-independent with one expert per group, or while the router is all zero
-        (uniform weights, e.g. untrained); only then can the adapter be merged into a weight matrix.
-        """
-        if self.num_experts > 1 and bool(self.router.weight.detach().ne(0).any()):
-            return None
-        probe = torch.zeros(1, 1, self.in_features, device=self.lora_A.device, dtype=self.lora_A.dtype)
-        return self.routing_weights(probe)[0]
-
-    @torch.no_grad()
-    def delta_weight(self) -> torch.Tensor:
-        """``(groups · out_features, in_features)``: the adapter as one ``nn.Linear`` weight (static routing only)."""
-        gates = self.static_gates()
-        if gates is None:
-            raise ValueError('the adapter routes each input differently; it cannot be merged into one weight')
-        columns = self.num_experts * self.max_rank
-        coef = (gates[..., None] * self.rank_mask()).reshape(self.groups, columns, 1)
-        weight_a = self.lora_A.view(self.groups, columns, self.in_features)
-        delta = torch.einsum('gkd,gki->gdi', self.lora_B, coef * weight_a)
-        return self.alpha * delta.reshape(self.groups * self.out_features, self.in_features)
-
     @torch.no_grad()
     def clamp_ranks_(self) -> None:
         """Keep every rank in ``[1, max_rank]`` (call after each rank optimizer step)."""
