@@ -2,7 +2,7 @@ import pytest
 
 from openstl_unistd.tasks import PAPER_TASKS, TaskSpec, get_task, halved_sizes, resolve_task, resolve_tasks
 
-# METHOD.md §1: (T, T', C, H, W, n) and token grid of each paper task.
+# docs/method.md#task-table: (T, T', C, H, W, n) and token grid of each paper task.
 METHOD_TABLE = {
     'taxibj': ((4, 4, 2, 32, 32, 2), (8, 8)),
     'traffic4cast': ((9, 3, 8, 128, 112, 3), (16, 14)),
