@@ -2,7 +2,7 @@
 
 A task maps ``T`` past frames to ``T'`` future frames of shape ``(C, H, W)``. Its encoder depth
 ``n`` sets how often the task encoder halves the frame size, and with it the token grid the
-shared Transformer sees (METHOD.md §1, paper Table 8).
+shared Transformer sees (docs/method.md#task-table, paper Table 8).
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ PAPER_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     _task('sevir', 13, 12, 1, 384, 384, 4, SEVIR_METRICS),
     _task('enso', 12, 14, 1, 24, 48, 1, ENSO_METRICS),
 )}
-"""The ten tasks of the paper (METHOD.md §1 table; paper Tables 1 and 8)."""
+"""The ten tasks of the paper (docs/method.md#task-table; paper Tables 1 and 8)."""
 
 DEMO_TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     _task('demo_digits', 5, 5, 1, 32, 32, 2),

@@ -1,4 +1,4 @@
-"""The house's layers import only downward (ARCHITECTURE.md): a static check over every module."""
+"""The house's layers import only downward (docs/architecture.md#layers): a static check over every module."""
 import ast
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The rank budget Σr = C as a constraint (METHOD.md §3, docs/method.md "Rank search").
+"""The rank budget Σr = C as a constraint (docs/method.md#rank-search).
 
 Three pieces, all on flat vectors of ranks with per-entry bounds ``[low, high]``:
 :func:`project_onto_budget` (the Euclidean projection onto ``{Σr = C, low ≤ r ≤ high}``),

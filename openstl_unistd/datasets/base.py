@@ -1,7 +1,7 @@
 """What every task dataset shares: samples ``(x, y)`` in model range and the way back to physical values.
 
 A loader reads one public format as it is on disk. It yields ``x (T, C, H, W)`` and
-``y (T', C, H, W)`` as float32 tensors in the model range of DATASETS.md, and records
+``y (T', C, H, W)`` as float32 tensors in the model range of docs/datasets.md, and records
 ``physical = model · std + mean`` in ``mean``/``std`` (the attributes OpenSTL's test loop reads)
 so that metrics can run on the file's own values.
 

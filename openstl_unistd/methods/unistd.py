@@ -1,4 +1,5 @@
-"""UniSTD's training: the shared multi-task loop plus the rank search of RA-MoE (METHOD.md §3, §5)."""
+"""UniSTD's training: the shared multi-task loop plus the rank search of RA-MoE (docs/method.md#rank-search,
+docs/method.md#training-schedule)."""
 from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence

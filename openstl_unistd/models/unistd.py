@@ -1,4 +1,4 @@
-"""UniSTD: one pretrained Transformer shared by many spatiotemporal tasks (METHOD.md §1–4)."""
+"""UniSTD: one pretrained Transformer shared by many spatiotemporal tasks (docs/method.md#data-flow)."""
 from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence, Union
@@ -23,7 +23,7 @@ from .base import MultiTaskModel
 PAPER_LORA = dict(qkv_experts=6, proj_experts=2, max_rank=32, init_rank=4.5, alpha=1.0, gamma=1.0,
                   top_k=None, learn_rank=True)
 """RA-MoE settings of the paper: 6 experts on each of Q, K, V, 2 on Proj, ranks in [1, 32] from 4.5 (R = 32 is
-what paper Tables 7 and 9 point to; METHOD.md says 8: docs/method.md)."""
+what paper Tables 7 and 9 point to: docs/method.md#max-rank-of-the-paper-configs)."""
 
 PAPER_TEMPORAL = dict(hidden_ratio=6, experts=2)
 """Temporal module of the paper: FFN with ratio 6 and a 2-expert RA-MoE1D."""

@@ -1,4 +1,4 @@
-"""The shared Transformer: a pretrained timm ViT's blocks, frozen (METHOD.md §1–2)."""
+"""The shared Transformer: a pretrained timm ViT's blocks, frozen (docs/method.md#backbone-and-pretrained-weights)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

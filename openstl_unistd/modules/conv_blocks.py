@@ -1,4 +1,4 @@
-"""Convolution blocks of the task encoders and decoders (METHOD.md §1, paper Table 8)."""
+"""Convolution blocks of the task encoders and decoders (docs/method.md#task-encoder-and-decoder, paper Table 8)."""
 from __future__ import annotations
 
 import math

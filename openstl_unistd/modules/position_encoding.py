@@ -1,4 +1,4 @@
-"""Fixed 2-D sine-cosine position encoding for any token grid (METHOD.md §1)."""
+"""Fixed 2-D sine-cosine position encoding for any token grid (docs/method.md#position-encoding)."""
 from __future__ import annotations
 
 import torch

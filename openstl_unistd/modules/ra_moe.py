@@ -1,4 +1,4 @@
-"""Rank-adaptive mixture of LoRA experts (RA-MoE, METHOD.md §3).
+"""Rank-adaptive mixture of LoRA experts (RA-MoE, docs/method.md#ra-moe-lora).
 
 Each expert ``e`` is a LoRA pair ``A_e ∈ R^{d_in×R}``, ``B_e ∈ R^{R×d_out}`` with a continuous
 rank ``r_e ∈ [1, R]``. The rank acts through a mask over the R components: 1 for components

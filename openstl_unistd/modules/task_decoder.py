@@ -1,4 +1,5 @@
-"""Task decoder: tokens of the shared Transformer to a task's future frames (METHOD.md §1)."""
+"""Task decoder: tokens of the shared Transformer to a task's future frames
+(docs/method.md#task-encoder-and-decoder)."""
 from __future__ import annotations
 
 from typing import Optional

@@ -1,4 +1,4 @@
-"""Task encoder: a task's past frames to tokens for the shared Transformer (METHOD.md §1)."""
+"""Task encoder: a task's past frames to tokens for the shared Transformer (docs/method.md#task-encoder-and-decoder)."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""Lightweight temporal module (METHOD.md §4, paper Eq. 11)."""
+"""Lightweight temporal module (docs/method.md#temporal-module, paper Eq. 11)."""
 from __future__ import annotations
 
 from typing import Optional

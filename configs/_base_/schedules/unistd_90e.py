@@ -1,4 +1,4 @@
-# Training schedule of the paper's supplement (METHOD.md §5): 90 epochs, AdamW 7e-4 with 5 warm-up
+# Training schedule of the paper's supplement (docs/method.md#training-schedule): 90 epochs, AdamW 7e-4 with 5 warm-up
 # epochs from 1e-8 and a cosine decay; ranks searched for the first 10 epochs with SGD-Nesterov and
 # kept on the budget Σr = C (C: the initial total rank), then rounded (total ≤ C) and frozen.
 # formulation='marginal_gain' moves rank to the experts where one more component lowers the loss most
