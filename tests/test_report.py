@@ -192,6 +192,14 @@ def test_a_run_without_config_is_labelled_from_its_model_card(runs, tmp_path):
     (copy / 'config.py').unlink()
     record = read_run(copy)
     assert (record.model, record.label, record.seed) == ('TAU', 'TAU · demo tasks', None)
+    assert 'labelled from the model card' in record.note
+    broken = copy_run(runs['unistd_run'], tmp_path / 'broken')
+    (broken / 'checkpoints' / 'best.ckpt').write_bytes(b'not a checkpoint')
+    report = build_report([str(broken)], 'runs')
+    assert report.problems == [] and len(report.notes) == 1
+    assert str(broken / 'checkpoints' / 'best.ckpt') in report.notes[0] and 'config.py alone' in report.notes[0]
+    (broken / 'config.py').unlink()
+    assert 'no config.py' in build_report([str(broken), str(record.path)], 'runs').problems[0]
     wrong = copy_run(runs['unistd_run'], tmp_path / 'wrong', tasks=['demo_digits', 'demo_traffic'])
     report = build_report([str(wrong), str(runs['tau_run'])], 'runs')
     assert len(report.problems) == 1 and str(wrong) in report.problems[0] and 'model card' in report.problems[0]

@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     report = build_report(args.runs, args.table)
     for problem in report.problems:
         print(f'skipped: {problem}', file=sys.stderr)
+    for note in report.notes:
+        print(f'note: {note}', file=sys.stderr)
     text = render(report.table, args.format)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

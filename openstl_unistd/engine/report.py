@@ -146,6 +146,11 @@ class Report:
     columns: list[tuple[str, str]]
     problems: list[str]
 
+    @property
+    def notes(self) -> list[str]:
+        """One line per run in the table that the reader should know about (e.g. labelled from its card)."""
+        return [r.note for g in self.groups if not g.is_reference for r in g.runs if r.note]
+
 
 def paper_lines(kind: str) -> list[PaperLine]:
     """The published rows of table ``kind``, one line per model, task set and variant."""

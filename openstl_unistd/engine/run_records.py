@@ -54,6 +54,7 @@ class RunRecord:
     ssim_data_range: float = 1.0
     checkpoint: Optional[dict] = None
     note: str = ''
+    """What the report should say about this run (a checkpoint it could not read, a label from the card)."""
 
     @property
     def results_file(self) -> Path:
@@ -224,18 +225,20 @@ def read_run(path: Path) -> RunRecord:
     references = {name: _metric_section(data[name], file, name) for name in REFERENCE_SECTIONS if data.get(name)}
     config = read_config(path)
     checkpoint = data.get('checkpoint') if isinstance(data.get('checkpoint'), Mapping) else None
+    note = ''
     try:
         card = read_card(scored_checkpoint(path, data.get('checkpoint')))
     except ValueError as error:
-        raise RunSkipped(f'{path}: {error}') from None
-    note = ''
+        if config is None:
+            raise RunSkipped(f'{path}: no {CONFIG_FILE}, and {error}') from None
+        card, note = None, f'{error}; labelled from {CONFIG_FILE} alone'
     seed = config.get('seed', 0) if config is not None else None
     if config is None:
         if card is None:
             raise RunSkipped(f'{path}: no {CONFIG_FILE} and no checkpoint with a model card: the run cannot be labelled')
         config = {'model': dict(card['model']), 'tasks': _task_names(card.get('tasks')),
                   'method': dict(card.get('method') or {})}
-        note = f'labelled from its model card (no {CONFIG_FILE})'
+        note = f'{path}: no {CONFIG_FILE}; labelled from the model card of its checkpoint'
     tasks = _task_names(config.get('tasks'))
     if card is not None and set(_task_names(card.get('tasks'))) != set(tasks):
         raise RunSkipped(f'{path}: {CONFIG_FILE} has tasks {list(tasks)} but its checkpoint\'s model card has '
@@ -273,7 +276,8 @@ def expand(patterns: Iterable[str]) -> list[Path]:
 
 
 def read_runs(patterns: Iterable[str]) -> tuple[list[RunRecord], list[str]]:
-    """The runs of ``patterns`` and one line per path left out (naming the file and why)."""
+    """The runs of ``patterns`` and one line per path left out (naming the file and why); the runs' own notes
+    are in their :attr:`RunRecord.note`."""
     runs, problems = [], []
     for path in expand(patterns):
         if not path.exists():
