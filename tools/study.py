@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     study = load_study(args.config, args.work_dir, args.cfg_options)
     if args.plan:
-        print(describe_plan(plan(study, args.only)))
+        print(describe_plan(plan(study, args.only), study.table))
         return 0
     outcome = run_study(study, TRAIN_SCRIPT, args.only, args.data_root)
     print(f'study {study.folder}: {len(outcome.trained)} run(s) trained, {len(outcome.failed)} failed, '

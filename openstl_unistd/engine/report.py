@@ -20,10 +20,10 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 from .paper_results import PAPER_CONVENTIONS, ROWS, TABLES
-from .run_records import REFERENCE_SECTIONS, RunRecord, read_runs, task_set_label
+from .run_records import REFERENCE_SECTIONS, RunRecord, describe_config, read_runs, task_set_label
 
 TABLE_CHOICES = (*TABLES, 'runs')
 FORMATS = ('md', 'csv', 'latex')
@@ -163,12 +163,17 @@ def paper_lines(kind: str) -> list[PaperLine]:
     return list(lines.values())
 
 
-def matches(line: PaperLine, group: Group) -> bool:
-    """Whether the paper's line is the same model, task set (when stated) and variant as the group's runs."""
-    run = group.runs[0]
-    tasks = line.rows[0]['tasks']
-    return (line.model == run.model and (tasks is None or set(tasks) == set(run.tasks))
-            and all(run.features.get(k) == v for k, v in line.rows[0]['variant'].items()))
+def matches(line: PaperLine, model: str, tasks: Sequence[str], features: Mapping) -> bool:
+    """Whether the paper's line is this model, task set (when the paper states it) and variant."""
+    stated = line.rows[0]['tasks']
+    return (line.model == model and (stated is None or set(stated) == set(tasks))
+            and all(features.get(k) == v for k, v in line.rows[0]['variant'].items()))
+
+
+def paper_line_of(config: Mapping, kind: str) -> Optional[PaperLine]:
+    """The published line of table ``kind`` that a run of ``config`` reproduces, if any."""
+    model, tasks, features, _ = describe_config(config)
+    return next((line for line in paper_lines(kind) if matches(line, model, tasks, features)), None)
 
 
 def _disambiguated(groups: list[list[RunRecord]]) -> list[str]:
@@ -266,7 +271,8 @@ def _paper_table(kind: str, groups: list[Group], convention: Optional[float]):
                      *[s.text(group.size) if s else MISSING for s in stats]])
         if group.is_reference:
             continue
-        found = next((i for i, line in enumerate(lines) if matches(line, group)), None)
+        run = group.runs[0]
+        found = next((i for i, line in enumerate(lines) if matches(line, run.model, run.tasks, run.features)), None)
         if found is None:
             rows[-1][2] = 'ours (no paper row)'
             continue

@@ -243,15 +243,20 @@ def read_run(path: Path) -> RunRecord:
     if card is not None and set(_task_names(card.get('tasks'))) != set(tasks):
         raise RunSkipped(f'{path}: {CONFIG_FILE} has tasks {list(tasks)} but its checkpoint\'s model card has '
                          f'{list(_task_names(card.get("tasks")))}: the config is not the one this run was trained with')
-    model = dict(config.get('model') or {})
-    if 'type' not in model:
+    if 'type' not in dict(config.get('model') or {}):
         raise RunSkipped(f'{path / CONFIG_FILE}: no model.type')
+    model, tasks, features, departures = describe_config(config)
+    evaluation = dict(config.get('evaluation') or {})
+    return RunRecord(path, results, references, config, seed, model, tasks or tuple(results), features, departures,
+                     float(evaluation.get('ssim_data_range', 1.0)), checkpoint, note)
+
+
+def describe_config(config: Mapping) -> tuple[str, tuple[str, ...], dict, tuple[str, ...]]:
+    """A config's model label (``UniSTD``, ``TAU``…), task names, features and departures (:func:`model_features`)."""
     from .experiment import model_label
 
-    features, departures = model_features(model)
-    evaluation = dict(config.get('evaluation') or {})
-    return RunRecord(path, results, references, config, seed, model_label({'model': model}), tasks or tuple(results),
-                     features, departures, float(evaluation.get('ssim_data_range', 1.0)), checkpoint, note)
+    model = dict(config.get('model') or {})
+    return (model_label({'model': model}), _task_names(config.get('tasks')), *model_features(model))
 
 
 def expand(patterns: Iterable[str]) -> list[Path]:

@@ -229,12 +229,18 @@ def format_cost(cost: Mapping) -> str:
     return ' · '.join(parts)
 
 
-def describe_plan(statuses: Sequence[RunStatus]) -> str:
+def describe_plan(statuses: Sequence[RunStatus], table: str = 'runs') -> str:
+    """A few lines per run: status, config, seed and options, the paper row it reproduces, its expected cost."""
+    from .report import paper_line_of
+
     lines = []
     for number, item in enumerate(statuses, 1):
         run = item.run
         line = f'[{number}/{len(statuses)}] {run.name}: {item.status}' + (f' ({item.detail})' if item.detail else '')
         line += f'\n      {run.config} seed {run.seed}' + (f' {run.cfg_options}' if run.cfg_options else '')
+        if table != 'runs':
+            paper = paper_line_of(_config_data(run.planned_config), table)
+            line += f'\n      reproduces: {paper.source if paper else f"no row of paper Table {table}"}'
         if run.cost:
             line += f'\n      expected cost: {format_cost(run.cost)}'
         lines.append(line)
