@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from openstl_unistd.engine.study import load_study, plan, run_study, write_planned_config
+from openstl_unistd.engine.report import paper_line_of, paper_lines
+from openstl_unistd.engine.study import load_study, plan, resolved_config, run_study, write_planned_config
 
 from .tools import ROOT, run
 
@@ -154,3 +155,26 @@ def test_a_run_killed_midway_resumes_and_a_finished_study_is_skipped(tmp_path):
     assert status == 0
     assert (run_dir / 'train.log').read_text() == log                # skipped: train.py not started again
     assert 'UniSTD · demo tasks' in (folder / 'report.md').read_text()
+
+
+STUDIES = sorted((ROOT / 'configs/studies').glob('*.py'))
+
+
+@pytest.mark.parametrize('path', STUDIES, ids=lambda p: p.stem)
+def test_every_shipped_study_plans_its_runs(path, tmp_path, capsys):
+    assert run('study', '-c', path, '--work-dir', tmp_path / 'study', '--plan')[0] == 0
+    out = capsys.readouterr().out
+    study = load_study(path, tmp_path / 'study')
+    assert out.count(': new\n') == len(study.runs) >= 3
+
+
+@pytest.mark.parametrize('name, table', [('paper_table2', '2'), ('paper_table4', '4'), ('paper_table5', '5')])
+def test_a_paper_study_runs_every_row_of_its_table_once_with_its_cost(name, table, tmp_path):
+    study = load_study(ROOT / 'configs/studies' / f'{name}.py', tmp_path)
+    assert study.table == table
+    reproduced = [paper_line_of(resolved_config(run).to_dict(), table) for run in study.runs]
+    assert None not in reproduced
+    assert sorted(line.source + line.label for line in reproduced) == sorted(
+        line.source + line.label for line in paper_lines(table))
+    for run in study.runs:
+        assert {'peak_gib', 'steps', 'step_s'} <= set(run.cost), run.name

@@ -210,6 +210,10 @@ def plan(study: Study, only: Optional[Sequence[str]] = None) -> list[RunStatus]:
     return [status_of(run) for run in runs]
 
 
+def _hours(cost: Mapping) -> Optional[float]:
+    return cost.get('hours', cost['steps'] * cost['step_s'] / 3600 if 'steps' in cost and 'step_s' in cost else None)
+
+
 def format_cost(cost: Mapping) -> str:
     """``peak 22.9 GiB · 4 GPUs · 170 000 steps · 0.6 s/step · ≈ 28 h`` from a run's ``cost`` entry."""
     parts = []
@@ -221,7 +225,7 @@ def format_cost(cost: Mapping) -> str:
         parts.append(f"{cost['steps']:,} steps")
     if 'step_s' in cost:
         parts.append(f"{cost['step_s']} s/step")
-    hours = cost.get('hours', cost['steps'] * cost['step_s'] / 3600 if 'steps' in cost and 'step_s' in cost else None)
+    hours = _hours(cost)
     if hours is not None:
         parts.append(f'≈ {hours:.3g} h')
     if 'note' in cost:
@@ -240,10 +244,14 @@ def describe_plan(statuses: Sequence[RunStatus], table: str = 'runs') -> str:
         line += f'\n      {run.config} seed {run.seed}' + (f' {run.cfg_options}' if run.cfg_options else '')
         if table != 'runs':
             paper = paper_line_of(_config_data(run.planned_config), table)
-            line += f'\n      reproduces: {paper.source if paper else f"no row of paper Table {table}"}'
+            line += f'\n      reproduces: {f"{paper.source}, {paper.label}" if paper else f"no row of paper Table {table}"}'
         if run.cost:
             line += f'\n      expected cost: {format_cost(run.cost)}'
         lines.append(line)
+    hours = [_hours(s.run.cost) for s in statuses if s.status != 'done']
+    if any(h is not None for h in hours):
+        lines.append(f'expected cost of the {len(hours)} run(s) to do: ≈ {sum(h for h in hours if h):.3g} h'
+                     + (' (some runs have no estimate)' if None in hours else ''))
     return '\n'.join(lines)
 
 
