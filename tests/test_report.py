@@ -135,6 +135,8 @@ def test_ablation_runs_are_labelled_and_matched_from_their_configs(tmp_path):
     assert read_run(no_temporal).label == 'UniSTD · 4 tasks (bair, kth, cityscapes, taxibj) · no temporal module'
     assert read_run(no_moe).departures == ('one expert', 'fixed ranks', 'no temporal module')
     assert read_run(random_init).label == 'UniSTD · 3 tasks (bair, kth, cityscapes) · random init'
+    plain_tau = fake_run(tmp_path / 'w', 'configs/baselines/tau/multi3.py', scores, {'method': 'multitask'})
+    assert read_run(plain_tau).label == 'TAU · 3 tasks (kitti, traffic4cast, kth) · multitask method'
     table4 = build_report([str(no_temporal), str(no_moe)], '4')
     assert table4.problems == []
     sources = [table4.matches[i].source for i in sorted(table4.matches)]

@@ -251,12 +251,23 @@ def read_run(path: Path) -> RunRecord:
                      float(evaluation.get('ssim_data_range', 1.0)), checkpoint, note)
 
 
+METHOD_OF_MODEL = {'UniSTD': 'unistd', 'TAU': 'tau'}
+"""The training method each model is trained with in the paper's setting (others: ``multitask``)."""
+
+
 def describe_config(config: Mapping) -> tuple[str, tuple[str, ...], dict, tuple[str, ...]]:
-    """A config's model label (``UniSTD``, ``TAU``…), task names, features and departures (:func:`model_features`)."""
+    """A config's model label (``UniSTD``, ``TAU``…), task names, features and departures (:func:`model_features`;
+    plus ``multitask method`` and the like when the training method is not the model's own)."""
     from .experiment import model_label
 
     model = dict(config.get('model') or {})
-    return (model_label({'model': model}), _task_names(config.get('tasks')), *model_features(model))
+    label = model_label({'model': model})
+    features, departures = model_features(model)
+    method = config.get('method', 'unistd')
+    method = str(method if isinstance(method, str) else dict(method).get('type', 'unistd'))
+    if method != METHOD_OF_MODEL.get(label, 'multitask'):
+        departures += (f'{method} method',)
+    return label, _task_names(config.get('tasks')), features, departures
 
 
 def expand(patterns: Iterable[str]) -> list[Path]:
