@@ -6,9 +6,8 @@
 #
 # Expected cost of each run (`cost`, printed by --plan):
 #   peak_gib  the largest per-task peak of one bf16 training step at batch 16 on one GPU, estimated on the CPU by
-#             `python tools/benchmark.py memory -c <config> --bf16` (2026-12-07; the baselines with their multi10
-#             configs, whose translator is sized for SEVIR's 13 input frames: for task sets without SEVIR an upper
-#             bound; UniSTD: docs/performance.md, "Memory of a training step", SEVIR checkpointed as configured)
+#             `python tools/benchmark.py memory -c <config> --bf16 [--cfg-options tasks=[...]]` with the run's own
+#             task set (2026-12-07, CPU estimate; UniSTD's SEVIR checkpointed as configured, docs/performance.md)
 #   step_s    3 × the batch-16 bf16 inference step of each of the run's tasks measured on one H200
 #             (docs/performance.md, "Inference step, every paper task", 2026-11-28, at R = 8 and before the
 #             task-ends rework), averaged with the tasks' shares of training samples (sampling='proportional');
@@ -22,31 +21,31 @@ runs = [
     dict(name='unistd_10tasks', config='../unistd/multi10.py',
          cost=dict(peak_gib=22.9, steps=1700910, step_s=0.154)),
     dict(name='simvp_v1_t4c_kth_kitti', config='../baselines/simvp_v1/multi3.py',
-         cost=dict(peak_gib=18.0, steps=301230, step_s=0.119)),
+         cost=dict(peak_gib=17.5, steps=301230, step_s=0.119)),
     dict(name='simvp_v2_taxibj_bair_human', config='../baselines/simvp_v2/multi10.py',
-         cfg_options={'tasks': ['taxibj', 'bair', 'human']}, cost=dict(peak_gib=37.1, steps=747090, step_s=0.174)),
+         cfg_options={'tasks': ['taxibj', 'bair', 'human']}, cost=dict(peak_gib=33.8, steps=747090, step_s=0.174)),
     dict(name='simvp_v2_t4c_kth_kitti', config='../baselines/simvp_v2/multi3.py',
-         cost=dict(peak_gib=18.9, steps=301230, step_s=0.087)),
+         cost=dict(peak_gib=18.2, steps=301230, step_s=0.087)),
     dict(name='simvp_v2_5tasks', config='../baselines/simvp_v2/multi10.py',
          cfg_options={'tasks': ['taxibj', 'bair', 'human', 'cityscapes', 'sevir']},
-         cost=dict(peak_gib=151.2, steps=1049040, step_s=0.356,
+         cost=dict(peak_gib=151.1, steps=1049040, step_s=0.356,
                    note='SEVIR: more than one GPU holds at batch 16')),
     dict(name='tau_taxibj_bair_human', config='../baselines/tau/multi10.py',
-         cfg_options={'tasks': ['taxibj', 'bair', 'human']}, cost=dict(peak_gib=36.5, steps=747090, step_s=0.178)),
+         cfg_options={'tasks': ['taxibj', 'bair', 'human']}, cost=dict(peak_gib=33.3, steps=747090, step_s=0.178)),
     dict(name='tau_taxibj_human_cityscapes', config='../baselines/tau/multi10.py',
-         cfg_options={'tasks': ['taxibj', 'human', 'cityscapes']}, cost=dict(peak_gib=36.5, steps=578250, step_s=0.224)),
+         cfg_options={'tasks': ['taxibj', 'human', 'cityscapes']}, cost=dict(peak_gib=33.3, steps=578250, step_s=0.224)),
     dict(name='tau_bair_human_cityscapes', config='../baselines/tau/multi10.py',
-         cfg_options={'tasks': ['bair', 'human', 'cityscapes']}, cost=dict(peak_gib=36.5, steps=682200, step_s=0.193)),
+         cfg_options={'tasks': ['bair', 'human', 'cityscapes']}, cost=dict(peak_gib=33.3, steps=682200, step_s=0.193)),
     dict(name='tau_t4c_kth_kitti', config='../baselines/tau/multi3.py',
-         cost=dict(peak_gib=18.7, steps=301230, step_s=0.087)),
+         cost=dict(peak_gib=18.0, steps=301230, step_s=0.087)),
     dict(name='earthformer_taxibj_human_cityscapes', config='../baselines/earthformer/multi10.py',
          cfg_options={'tasks': ['taxibj', 'human', 'cityscapes']}, cost=dict(peak_gib=7.9, steps=578250, step_s=0.067)),
     dict(name='earthformer_taxibj_bair_cityscapes', config='../baselines/earthformer/multi10.py',
          cfg_options={'tasks': ['taxibj', 'bair', 'cityscapes']}, cost=dict(peak_gib=3.9, steps=384390, step_s=0.05)),
     dict(name='earthformer_t4c_kth_kitti', config='../baselines/earthformer/multi3.py',
-         cost=dict(peak_gib=13.2, steps=301230, step_s=0.061)),
+         cost=dict(peak_gib=13.1, steps=301230, step_s=0.061)),
     dict(name='earthformer_5tasks', config='../baselines/earthformer/multi10.py',
          cfg_options={'tasks': ['taxibj', 'bair', 'human', 'cityscapes', 'sevir']},
-         cost=dict(peak_gib=53.4, steps=1049040, step_s=0.149, note='SEVIR: more than a 40 GB GPU holds at batch 16')),
+         cost=dict(peak_gib=53.3, steps=1049040, step_s=0.149, note='SEVIR: more than a 40 GB GPU holds at batch 16')),
 ]
 report = dict(table='2', metric='psnr')

@@ -16,9 +16,9 @@
 #   hours     ≈ steps × step_s on one GPU, validation and testing excluded
 work_dir = 'work_dirs/studies/paper_table4'
 runs = [
-    dict(name='full', config='../unistd/multi4.py', cost=dict(peak_gib=9.8, steps=432090, step_s=0.084)),
+    dict(name='full', config='../unistd/multi4.py', cost=dict(peak_gib=9.7, steps=432090, step_s=0.084)),
     dict(name='no_temporal', config='../unistd/ablations/no_temporal.py',
-         cost=dict(peak_gib=9.8, steps=432090, step_s=0.084)),
+         cost=dict(peak_gib=8.9, steps=432090, step_s=0.084)),
     dict(name='no_moe', config='../unistd/ablations/no_moe.py', cost=dict(peak_gib=8.0, steps=432090, step_s=0.084)),
 ]
 report = dict(table='4', metric='psnr')

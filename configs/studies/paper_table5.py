@@ -14,9 +14,9 @@
 # docs/performance.md (3 × batch-16 forward, weighted by training samples; rough), steps = 90 epochs × Σ N_train / 16.
 work_dir = 'work_dirs/studies/paper_table5'
 runs = [
-    dict(name='clip', config='../unistd/ablations/init_base.py', cost=dict(peak_gib=9.8, steps=316980, step_s=0.089)),
-    dict(name='laion', config='../unistd/ablations/init_laion.py', cost=dict(peak_gib=9.8, steps=316980, step_s=0.089)),
+    dict(name='clip', config='../unistd/ablations/init_base.py', cost=dict(peak_gib=9.6, steps=316980, step_s=0.089)),
+    dict(name='laion', config='../unistd/ablations/init_laion.py', cost=dict(peak_gib=9.6, steps=316980, step_s=0.089)),
     dict(name='random', config='../unistd/ablations/init_random.py',
-         cost=dict(peak_gib=9.8, steps=316980, step_s=0.089)),
+         cost=dict(peak_gib=9.6, steps=316980, step_s=0.089)),
 ]
 report = dict(table='5', metric='psnr')
