@@ -119,7 +119,7 @@ def test_bad_study_configs_are_one_line_naming_the_file(tmp_path, capsys, entry,
 def test_a_run_killed_midway_resumes_and_a_finished_study_is_skipped(tmp_path):
     """The real tools/train.py: SIGKILL while it trains, then the study resumes that run from its last checkpoint."""
     options = {'model.backbone_kwargs.depth': 1, 'model.hidden_channels': 8, 'data.batch_size': 2,
-               'data.val_batch_size': 4, 'data.steps_per_epoch': 40, 'trainer.max_epochs': 1,
+               'data.val_batch_size': 4, 'data.steps_per_epoch': 16, 'trainer.max_epochs': 1,
                'trainer.checkpoint_every_n_steps': 1, 'trainer.limit_val_batches': 1, 'trainer.limit_test_batches': 1,
                'evaluation.figures': False, 'evaluation.train_mean_samples': 4,
                **{f'data.datasets.{task}.num_samples': 4 for task in DEMO_TASKS}}
