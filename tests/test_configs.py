@@ -16,7 +16,7 @@ from openstl_unistd.models.parameters import count_parameters
 from openstl_unistd.modules.ra_moe import RAMoELoRA
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts)
+CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts and 'studies' not in p.parts)
 
 
 FAMILIES = {'unistd': ('UniSTD', None), 'simvp_v1': ('MultiTaskSimVP', 'incepu'),
