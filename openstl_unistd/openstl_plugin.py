@@ -38,7 +38,7 @@ import torch
 
 from .datasets.datamodule import MultiTaskDataModule
 from .datasets.multitask import MultiTaskDataset
-from .errors import UserKeyError
+from .errors import UserKeyError, UserValueError
 from .methods.multitask import MultiTaskTraining
 from .methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions, options_of, section_keys
 from .methods.tau import DivergenceTraining
@@ -348,7 +348,7 @@ def make_load_data(original):
         if dataname not in DATASET_NAMES:
             return original(dataname, batch_size, val_batch_size, num_workers, data_root, dist=dist, **kwargs)
         if dist:
-            raise ValueError(f"dataset '{dataname}': OpenSTL's --dist is not supported for our datasets; "
+            raise UserValueError(f"dataset '{dataname}': OpenSTL's --dist is not supported for our datasets; "
                              'train multi-GPU with openstl_unistd tools/train.py')
         tasks = resolve_tasks(TASK_SETS.get(dataname, (dataname,)))
         module = MultiTaskDataModule(tasks, data_root, kwargs.get('datasets'), batch_size, val_batch_size,
@@ -366,7 +366,7 @@ def make_load_data(original):
             return tuple(loaders)
         method = str(kwargs.get('method', '')).lower()
         if method not in _method_names():
-            raise ValueError(f"dataset '{dataname}' holds {len(tasks)} tasks; OpenSTL's single-task method "
+            raise UserValueError(f"dataset '{dataname}' holds {len(tasks)} tasks; OpenSTL's single-task method "
                              f"'{method}' cannot train on it: use -m {' or -m '.join(_method_names())}")
         return (module.train_dataloader(),
                 module.joint_loader('val', OpenSTLTaskSet(splits['val'], dataname)),

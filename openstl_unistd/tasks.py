@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Union
 
-from .errors import UserTypeError
+from .errors import UserTypeError, UserValueError
 
 IMAGE_METRICS = ('mse', 'mae', 'rmse', 'psnr', 'ssim')
 SEVIR_METRICS = ('mse', 'mae', 'csi')
@@ -42,11 +42,11 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f'task name must be a non-empty string, got {self.name!r}')
+            raise UserValueError(f'task name must be a non-empty string, got {self.name!r}')
         for field in ('input_frames', 'output_frames', 'channels', 'height', 'width', 'encoder_depth'):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"task '{self.name}': {field} must be a positive integer, got {value!r}")
+                raise UserValueError(f"task '{self.name}': {field} must be a positive integer, got {value!r}")
         object.__setattr__(self, 'metrics', tuple(self.metrics))
 
     @property
@@ -114,7 +114,7 @@ def get_task(name: str) -> TaskSpec:
     try:
         return KNOWN_TASKS[name]
     except KeyError:
-        raise ValueError(f'unknown task {name!r}; known tasks: {", ".join(KNOWN_TASKS)}') from None
+        raise UserValueError(f'unknown task {name!r}; known tasks: {", ".join(KNOWN_TASKS)}') from None
 
 
 def resolve_task(entry: TaskLike) -> TaskSpec:
@@ -131,16 +131,16 @@ def resolve_task(entry: TaskLike) -> TaskSpec:
     if isinstance(entry, Mapping):
         fields = dict(entry)
         if 'name' not in fields:
-            raise ValueError(f'task entry {fields!r} has no "name"')
+            raise UserValueError(f'task entry {fields!r} has no "name"')
         valid = {f.name for f in dataclasses.fields(TaskSpec)}
         unknown = sorted(set(fields) - valid)
         if unknown:
-            raise ValueError(f"task '{fields['name']}': unknown field(s) {unknown}; valid fields: {sorted(valid)}")
+            raise UserValueError(f"task '{fields['name']}': unknown field(s) {unknown}; valid fields: {sorted(valid)}")
         if fields['name'] in KNOWN_TASKS:
             return dataclasses.replace(KNOWN_TASKS[fields['name']], **fields)
         missing = sorted(valid - set(fields) - {'metrics'})
         if missing:
-            raise ValueError(f"task '{fields['name']}' is not a known task, so it must give {missing}")
+            raise UserValueError(f"task '{fields['name']}' is not a known task, so it must give {missing}")
         return TaskSpec(**fields)
     raise UserTypeError(f'a task entry must be a name, a TaskSpec or a dict, got {type(entry).__name__}')
 
@@ -151,9 +151,9 @@ def resolve_tasks(entries: Iterable[TaskLike]) -> list[TaskSpec]:
     names = [t.name for t in tasks]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise ValueError(f'task names must be unique, repeated: {duplicated}')
+        raise UserValueError(f'task names must be unique, repeated: {duplicated}')
     if not tasks:
-        raise ValueError('the task list is empty')
+        raise UserValueError('the task list is empty')
     return tasks
 
 

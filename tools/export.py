@@ -19,6 +19,7 @@ from pathlib import Path
 from mmengine.config import DictAction
 
 from openstl_unistd.engine.cli import run_tool
+from openstl_unistd.errors import UserValueError
 
 
 def main(argv=None) -> int:
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
 
             card = card.replace(backbone=backbone_record(card.model))
     elif args.cfg_options:
-        raise ValueError('--cfg-options need -c/--config')
+        raise UserValueError('--cfg-options need -c/--config')
     summary = export_model(source, args.out, args.backbone_file, card=card)
     size = Path(args.ckpt).stat().st_size
     backbone = {'stored': 'stored (trained, or random and not from its seed)',

@@ -22,6 +22,7 @@ import sys
 from mmengine.config import DictAction
 
 from openstl_unistd.engine.cli import run_tool
+from openstl_unistd.errors import UserValueError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,7 +57,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.cfg_options and not args.config:
-        raise ValueError('--cfg-options need -c/--config')
+        raise UserValueError('--cfg-options need -c/--config')
     from openstl_unistd.inference.forecast_io import forecast_file
     from openstl_unistd.inference.predictor import check_device
     from openstl_unistd.engine.loading import load_model

@@ -13,6 +13,7 @@ from pathlib import Path
 from openstl_unistd.engine.cli import ConfigOptions, devices_option, run_tool
 from openstl_unistd.engine.config import load_config
 from openstl_unistd.engine.experiment import default_work_dir, train
+from openstl_unistd.errors import UserValueError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
     work_dir = Path(args.work_dir) if args.work_dir else default_work_dir(args.config)
     resume = args.resume
     if resume is not None and args.overwrite:
-        raise ValueError('--resume continues the run in the work dir and --overwrite replaces it: give one of them')
+        raise UserValueError('--resume continues the run in the work dir and --overwrite replaces it: give one of them')
     if resume == 'last':
         resume = str(work_dir / 'checkpoints' / 'last.ckpt')
     if resume is not None and not Path(resume).is_file():

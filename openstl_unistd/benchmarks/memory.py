@@ -41,6 +41,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves, tree_map_only
 
+from ..errors import UserValueError
+
 GIB = 2 ** 30
 
 CUDA_BLOCK_BYTES = 512
@@ -240,7 +242,7 @@ def _optimizer(model: nn.Module) -> torch.optim.Optimizer:
     """AdamW on the trainable parameters, foreach as on CUDA."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
-        raise ValueError('the model has no trainable parameter: a training step has nothing to update')
+        raise UserValueError('the model has no trainable parameter: a training step has nothing to update')
     return torch.optim.AdamW(trainable, lr=1e-4, foreach=True)
 
 
@@ -274,13 +276,13 @@ def _previous_gradients(model: nn.Module, x: torch.Tensor, task: str, bf16: bool
 
 def _check_step(model: nn.Module, tasks: Sequence[str], batch_size: int) -> None:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
+        raise UserValueError(f'batch_size must be a positive integer, got {batch_size!r}')
     served = getattr(model, 'tasks', None)
     if not isinstance(served, dict):
         raise TypeError(f'{type(model).__name__} has no task specs (a dict `tasks`): it is not a multi-task model')
     unknown = [task for task in tasks if task not in served]
     if unknown:
-        raise ValueError(f'unknown task(s) {unknown}: the model serves {sorted(served)}')
+        raise UserValueError(f'unknown task(s) {unknown}: the model serves {sorted(served)}')
 
 
 def estimate_training_peaks(model: nn.Module, tasks: Sequence[str], batch_size: int, bf16: bool = True,

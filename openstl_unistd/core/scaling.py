@@ -14,6 +14,8 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 import torch
 
+from ..errors import UserValueError
+
 Values = Union[float, Sequence[float], np.ndarray, torch.Tensor]
 
 
@@ -22,10 +24,10 @@ def _floats(values: Values, name: str, where: str) -> tuple[float, ...]:
     if array.ndim > 1 and all(n == 1 for n in array.shape[1:]):  # a loader's per-channel (C, 1, 1)
         array = array.reshape(array.shape[0])
     if array.ndim > 1 or array.size == 0:
-        raise ValueError(f'{where}: {name} must be a number or one number per channel, got shape {array.shape}')
+        raise UserValueError(f'{where}: {name} must be a number or one number per channel, got shape {array.shape}')
     floats = tuple(float(v) for v in array.reshape(-1))
     if not all(math.isfinite(v) for v in floats):
-        raise ValueError(f'{where}: {name} must be finite, got {list(floats)}')
+        raise UserValueError(f'{where}: {name} must be finite, got {list(floats)}')
     return floats
 
 
@@ -43,9 +45,9 @@ class Scaling:
     def __post_init__(self) -> None:
         mean, std = _floats(self.mean, 'mean', 'scaling'), _floats(self.std, 'std', 'scaling')
         if len(mean) != len(std) and 1 not in (len(mean), len(std)):
-            raise ValueError(f'scaling: mean has {len(mean)} values and std {len(std)}; give one or C of each')
+            raise UserValueError(f'scaling: mean has {len(mean)} values and std {len(std)}; give one or C of each')
         if any(s == 0 for s in std):
-            raise ValueError(f'scaling: std must not be 0, got {list(std)}')
+            raise UserValueError(f'scaling: std must not be 0, got {list(std)}')
         object.__setattr__(self, 'mean', mean)
         object.__setattr__(self, 'std', std)
 
@@ -59,7 +61,7 @@ class Scaling:
         """From ``{'mean': ..., 'std': ...}`` (:meth:`as_dict`); ``where`` names the source in errors."""
         missing = [key for key in ('mean', 'std') if key not in data]
         if missing:
-            raise ValueError(f'{where}: missing key(s) {missing}; expected {{"mean": ..., "std": ...}}')
+            raise UserValueError(f'{where}: missing key(s) {missing}; expected {{"mean": ..., "std": ...}}')
         return cls(_floats(data['mean'], 'mean', where), _floats(data['std'], 'std', where))
 
     def as_dict(self) -> dict[str, list[float]]:
@@ -73,7 +75,7 @@ class Scaling:
     def check_channels(self, channels: int, task: str) -> None:
         """Raise if a per-channel scaling does not have one value per channel of ``task``."""
         if self.channels not in (1, channels):
-            raise ValueError(f"task '{task}': its scaling has {self.channels} channels, the task has {channels}")
+            raise UserValueError(f"task '{task}': its scaling has {self.channels} channels, the task has {channels}")
 
     def _stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``mean``, ``std`` as ``(C or 1, 1, 1)`` tensors of ``x``'s dtype and device."""

@@ -11,6 +11,8 @@ from typing import Mapping
 
 import torch
 
+from ..errors import UserValueError
+
 EXAMPLES = 3
 """Keys quoted per kind of difference."""
 
@@ -47,4 +49,4 @@ class StateDiff:
     def check(self, source: object, what: str = 'the model', file: str = 'the file') -> None:
         """Raise a ``ValueError`` ``'<source>: its tensors do not fit <what>: <describe>'`` if they differ."""
         if self:
-            raise ValueError(f'{source}: its tensors do not fit {what}: {self.describe(file)}')
+            raise UserValueError(f'{source}: its tensors do not fit {what}: {self.describe(file)}')

@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, prepare_hint, require_path, shape_error
 from .checks import UnreadableFileError, check_array
 from .lazy_files import PerProcessFiles, open_binary, open_npy
@@ -29,12 +30,12 @@ def record_offsets(path: Path) -> list[int]:
         while position < size:
             header = handle.read(8)
             if len(header) != 8:
-                raise ValueError(f'{path}: truncated record header at byte {position}')
+                raise UserValueError(f'{path}: truncated record header at byte {position}')
             (length,) = struct.unpack('<Q', header)
             offsets.append(position)
             position += 16 + length
             if position > size:
-                raise ValueError(f'{path}: record {len(offsets) - 1} at byte {offsets[-1]} needs '
+                raise UserValueError(f'{path}: record {len(offsets) - 1} at byte {offsets[-1]} needs '
                                  f'{16 + length} bytes but the file ends at byte {size}')
             handle.seek(position)
     return offsets
@@ -57,10 +58,10 @@ def read_example(handle, offset: int):
 def frame_from_feature(feature, key: str, where: str, hint: str = '') -> np.ndarray:
     """``(64, 64, 3)`` uint8 frame of ``key`` in a record's feature map; ``where`` names the record."""
     if key not in feature:
-        raise ValueError(f'{where} has no feature {key!r}{hint}')
+        raise UserValueError(f'{where} has no feature {key!r}{hint}')
     values = feature[key].bytes_list.value
     if len(values) != 1 or len(values[0]) != IMAGE_BYTES:
-        raise ValueError(f'{where}: {key!r} holds {[len(v) for v in values]} bytes, '
+        raise UserValueError(f'{where}: {key!r} holds {[len(v) for v in values]} bytes, '
                          f'expected [{IMAGE_BYTES}] (raw 64 × 64 × 3 uint8)')
     return np.frombuffer(values[0], dtype=np.uint8).reshape(64, 64, 3)
 
@@ -98,11 +99,11 @@ class BAIR(ForecastDataset):
         elif format == 'npy':
             lengths = self._index_npy(Path(data_root))
         else:
-            raise ValueError(f"bair: unknown format {format!r}; expected 'tfrecord' or 'npy'")
+            raise UserValueError(f"bair: unknown format {format!r}; expected 'tfrecord' or 'npy'")
         self.format = format
         self.clips = clips or ('all' if format == 'tfrecord' else 'one')
         if self.clips not in ('all', 'one'):
-            raise ValueError(f"bair: unknown clips {clips!r}; expected 'all' or 'one'")
+            raise UserValueError(f"bair: unknown clips {clips!r}; expected 'all' or 'one'")
         self.check_sequence_length(int(lengths.max(initial=0)), self.source)
         self.lengths = lengths
         if self.clips == 'all':
@@ -136,7 +137,7 @@ class BAIR(ForecastDataset):
         if array.ndim != 5 or array.shape[2:] != (64, 64, 3):
             raise shape_error(path, 'array', '(N, T, 64, 64, 3)', array.shape)
         if array.dtype.kind not in 'uif':
-            raise ValueError(f"{path}: 'array' has dtype {array.dtype}, expected uint8 values in [0, 255]")
+            raise UserValueError(f"{path}: 'array' has dtype {array.dtype}, expected uint8 values in [0, 255]")
         check_array(path, 'array', array)
         self.source = path
         self._files = PerProcessFiles(open_npy)

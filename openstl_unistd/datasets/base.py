@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import UserValueError
 from .checks import DataError, NonFiniteError, UnreadableFileError, all_finite, describe_non_finite, is_read_error
 
 PathLike = Union[str, Path]
@@ -43,7 +44,7 @@ def shape_error(file: PathLike, key: str, expected: str, actual: Sequence[int]) 
 
 def check_split(split: str, task: str) -> str:
     if split not in SPLITS:
-        raise ValueError(f"{task}: unknown split {split!r}; expected one of {SPLITS}")
+        raise UserValueError(f"{task}: unknown split {split!r}; expected one of {SPLITS}")
     return split
 
 
@@ -68,7 +69,7 @@ class ForecastDataset(Dataset):
     def __init__(self, split: str, input_frames: int, output_frames: int) -> None:
         self.split = check_split(split, self.task)
         if input_frames < 1 or output_frames < 1:
-            raise ValueError(f'{self.task}: input_frames and output_frames must be ≥ 1, '
+            raise UserValueError(f'{self.task}: input_frames and output_frames must be ≥ 1, '
                              f'got {input_frames} and {output_frames}')
         self.input_frames = input_frames
         self.output_frames = output_frames
@@ -84,7 +85,7 @@ class ForecastDataset(Dataset):
     def check_sequence_length(self, available: int, source: PathLike) -> None:
         """Raise if the format's sequences are shorter than ``T + T'``."""
         if available < self.total_frames:
-            raise ValueError(
+            raise UserValueError(
                 f'{self.task}: {source} holds sequences of {available} frames, fewer than '
                 f'input_frames + output_frames = {self.input_frames} + {self.output_frames}')
 

@@ -19,10 +19,12 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
+from ..errors import UserValueError
+
 PathLike = Union[str, Path]
 
 
-class DataError(ValueError):
+class DataError(UserValueError):
     """A data file, or a value in it, that a loader cannot use."""
 
 

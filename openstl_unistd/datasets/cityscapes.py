@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, prepare_hint, require_path, shape_error
 from .checks import name_range, open_hdf5
 from .lazy_files import PerProcessFiles, open_h5
@@ -47,7 +48,7 @@ class Cityscapes(ForecastDataset):
                  stride: int = 10) -> None:
         super().__init__(split, input_frames, output_frames)
         if stride < 1:
-            raise ValueError(f'cityscapes: stride must be ≥ 1, got {stride}')
+            raise UserValueError(f'cityscapes: stride must be ≥ 1, got {stride}')
         folder = require_path(Path(data_root) / 'cityscapes' / 'Cityscapes128_h5' / self.split,
                               self.task, self.prepare_script)
         self.source = folder
@@ -75,16 +76,16 @@ class Cityscapes(ForecastDataset):
 
         with open_hdf5(path) as handle:
             if not isinstance(handle.get('len'), h5py.Group):
-                raise ValueError(f"{path}: group 'len' is missing; expected the Cityscapes128_h5 layout "
+                raise UserValueError(f"{path}: group 'len' is missing; expected the Cityscapes128_h5 layout "
                                  f"(groups 'len' and one per video), found {sorted(handle.keys())[:8]}")
             videos = []
             for name in sorted(handle['len'].keys(), key=video_order):
                 group = handle.get(name)
                 if not isinstance(group, h5py.Group):
-                    raise ValueError(f"{path}: video {name!r} is listed in 'len' but group {name!r} is missing")
+                    raise UserValueError(f"{path}: video {name!r} is listed in 'len' but group {name!r} is missing")
                 length = len(group)
                 if set(group.keys()) != {str(i) for i in range(length)}:
-                    raise ValueError(f'{path}: video {name!r} has frames {sorted(group.keys(), key=video_order)[:8]}, '
+                    raise UserValueError(f'{path}: video {name!r} has frames {sorted(group.keys(), key=video_order)[:8]}, '
                                      f"expected datasets named '0'..'{length - 1}'")
                 if length:
                     self._check_frame(path, f'{name}/0', group['0'])
@@ -96,7 +97,7 @@ class Cityscapes(ForecastDataset):
         if frame.shape != (128, 128, 3):
             raise shape_error(path, key, '(128, 128, 3)', frame.shape)
         if frame.dtype != np.uint8:
-            raise ValueError(f'{path}: {key!r} has dtype {frame.dtype}, expected uint8')
+            raise UserValueError(f'{path}: {key!r} has dtype {frame.dtype}, expected uint8')
 
     def __len__(self) -> int:
         return len(self.windows)

@@ -22,6 +22,7 @@ from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, SPLITS, require_path, shape_error
 from .checks import DataError, check_array, check_rows_finite, load_npy, load_npz, name_range, npz_member, open_xarray
 from .scaling import Scale, as_channel_scale, fit_scaling, model_range_of, warn_if_squeezed
@@ -39,17 +40,17 @@ def split_range(splits: SplitSpec, split: str, length: int, source: PathLike) ->
     index pairs per split.
     """
     if split not in splits:
-        raise ValueError(f'{source}: no {split!r} entry in splits {dict(splits)}')
+        raise UserValueError(f'{source}: no {split!r} entry in splits {dict(splits)}')
     values = [splits.get(name, 0) for name in SPLITS]
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         if any(v < 0 for v in values) or sum(values) > 1 + 1e-9:
-            raise ValueError(f'{source}: split fractions {dict(splits)} must be ≥ 0 and sum to at most 1')
+            raise UserValueError(f'{source}: split fractions {dict(splits)} must be ≥ 0 and sum to at most 1')
         bounds = np.rint(np.cumsum([0.0] + values) * length).astype(int)
         index = SPLITS.index(split)
         return int(bounds[index]), int(bounds[index + 1])
     start, end = splits[split]
     if not 0 <= start <= end <= length:
-        raise ValueError(f'{source}: split {split!r} = {(start, end)} is not a range inside [0, {length}]')
+        raise UserValueError(f'{source}: split {split!r} = {(start, end)} is not a range inside [0, {length}]')
     return int(start), int(end)
 
 
@@ -137,9 +138,9 @@ class ArrayTask(FieldTask):
         if file.suffix == '.npz':
             with load_npz(file) as archive:
                 if key is None or key not in archive.files:
-                    raise ValueError(f'{file}: key {key!r} not found; the archive holds {sorted(archive.files)}')
+                    raise UserValueError(f'{file}: key {key!r} not found; the archive holds {sorted(archive.files)}')
                 return npz_member(archive, file, key)
-        raise ValueError(f'{file}: expected a .npy or .npz file')
+        raise UserValueError(f'{file}: expected a .npy or .npz file')
 
     def __len__(self) -> int:
         return self.count
@@ -182,12 +183,12 @@ class XarrayTask(FieldTask):
         file = self.source = require_path(Path(data_root) / path, self.task, self.prepare_script)
         dataset = open_xarray(file)
         if variable not in dataset.data_vars:
-            raise ValueError(f'{file}: variable {variable!r} not found; variables: {sorted(dataset.data_vars)}')
+            raise UserValueError(f'{file}: variable {variable!r} not found; variables: {sorted(dataset.data_vars)}')
         data = dataset[variable]
         check_array(file, variable, data)
         expected = (time_dim, channel_dim) if channel_dim else (time_dim,)
         if data.ndim != len(expected) + 2 or any(d not in data.dims for d in expected):
-            raise ValueError(f'{file}: {variable!r} has dims {data.dims}, expected '
+            raise UserValueError(f'{file}: {variable!r} has dims {data.dims}, expected '
                              f"({', '.join(expected)}, y, x)")
         order = [*expected, *[d for d in data.dims if d not in expected]]
         data = data.transpose(*order)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..errors import UserValueError
 from ..tasks import KNOWN_TASKS, TaskSpec
 from .base import ForecastDataset, PathLike
 from .multitask import MultiTaskDataset, TaskSamples, collate_task_batch, sequential_task_batches
@@ -44,7 +45,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         options = dict(datasets or {})
         unknown = sorted(set(options) - set(self.task_names) - set(KNOWN_TASKS))
         if unknown:
-            raise ValueError(f'data options given for task(s) {unknown} that are neither in the task list '
+            raise UserValueError(f'data options given for task(s) {unknown} that are neither in the task list '
                              f'{self.task_names} nor known tasks')
         self.dataset_options = {name: options[name] for name in self.task_names if name in options}
         self.batch_size = batch_size

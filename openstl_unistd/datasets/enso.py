@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.metrics.weather import NINO34_COLUMNS, NINO34_ROWS
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, require_path, shape_error
 from .checks import check_array, open_xarray
 from .lazy_files import PerProcessFiles
@@ -80,7 +81,7 @@ class ENSO(ForecastDataset):
                  cmip5_models: int = 17, cmip5_years: int = 140) -> None:
         super().__init__(split, input_frames, output_frames)
         if min(cmip6_models, cmip6_years, cmip5_years) < 1 or cmip5_models < 2:
-            raise ValueError(f'enso: need ≥ 1 CMIP6 model, ≥ 2 CMIP5 models (val and test) and ≥ 1 year '
+            raise UserValueError(f'enso: need ≥ 1 CMIP6 model, ≥ 2 CMIP5 models (val and test) and ≥ 1 year '
                              f'each, got {cmip6_models} × {cmip6_years} and {cmip5_models} × {cmip5_years}')
         folder = Path(data_root) / 'enso'
         self.sst_path = self.source = str(require_path(folder / 'CMIP_train.nc', self.task, self.prepare_script))
@@ -109,11 +110,11 @@ class ENSO(ForecastDataset):
             lat = np.asarray(ds['lat'].values, dtype=np.float64) if 'lat' in ds.coords else None
             lon = np.asarray(ds['lon'].values, dtype=np.float64) if 'lon' in ds.coords else None
         if lat is None or lon is None:
-            raise ValueError(f'{self.sst_path}: coordinates lat and lon are needed to crop longitudes '
+            raise UserValueError(f'{self.sst_path}: coordinates lat and lon are needed to crop longitudes '
                              f'{LON_RANGE[0]:g}–{LON_RANGE[1]:g}°E')
         keep = np.flatnonzero((lon >= LON_RANGE[0]) & (lon <= LON_RANGE[1]))
         if len(keep) != GRID[1] or np.any(np.diff(keep) != 1):
-            raise ValueError(f'{self.sst_path}: longitudes {LON_RANGE[0]:g}–{LON_RANGE[1]:g}°E must be {GRID[1]} '
+            raise UserValueError(f'{self.sst_path}: longitudes {LON_RANGE[0]:g}–{LON_RANGE[1]:g}°E must be {GRID[1]} '
                              f'consecutive columns of lon, found {len(keep)} in lon = {lon[0]:g} … {lon[-1]:g} '
                              f'({len(lon)} values)')
         self.lon_columns = slice(int(keep[0]), int(keep[-1]) + 1)
@@ -124,7 +125,7 @@ class ENSO(ForecastDataset):
         box_lat = self.lat[NINO34_ROWS][[0, -1]]
         box_lon = self.lon[NINO34_COLUMNS][[0, -1]]
         if not (np.allclose(box_lat, [-5, 5]) and np.allclose(box_lon, [190, 240])):
-            raise ValueError(f'{self.sst_path}: rows 10:13 span latitudes {box_lat.tolist()} and cropped columns '
+            raise UserValueError(f'{self.sst_path}: rows 10:13 span latitudes {box_lat.tolist()} and cropped columns '
                              f'19:30 span longitudes {box_lon.tolist()}; expected the Niño3.4 box [-5, 5]°N × '
                              '[190, 240]°E (lat −55 … 60° and lon 0 … 355° ascending in 5° steps)')
         with open_netcdf(self.nino_path) as ds:
@@ -136,10 +137,10 @@ class ENSO(ForecastDataset):
     @staticmethod
     def _variable(ds, path: str, name: str, dims: tuple[str, ...]):
         if name not in ds.data_vars:
-            raise ValueError(f'{path}: variable {name!r} is missing; found {sorted(ds.data_vars)}')
+            raise UserValueError(f'{path}: variable {name!r} is missing; found {sorted(ds.data_vars)}')
         variable = ds[name]
         if set(variable.dims) != set(dims):
-            raise ValueError(f'{path}: {name!r} has dims {variable.dims}, expected {dims}')
+            raise UserValueError(f'{path}: {name!r} has dims {variable.dims}, expected {dims}')
         check_array(path, name, variable)
         return variable
 

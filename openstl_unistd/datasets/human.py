@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, require_path
 from .checks import UnreadableFileError, read_image
 
@@ -50,7 +51,7 @@ class Human36M(ForecastDataset):
                  step: int = 5) -> None:
         super().__init__(split, input_frames, output_frames)
         if step < 1:
-            raise ValueError(f'human: step must be ≥ 1, got {step}')
+            raise UserValueError(f'human: step must be ≥ 1, got {step}')
         self.step = step
         self.root = require_path(f'{data_root}/human', self.task, self.prepare_script)
         listing = require_path(self.root / ('train.txt' if self.split == 'train' else 'test.txt'),
@@ -72,12 +73,12 @@ class Human36M(ForecastDataset):
                 continue
             fields = [field.strip() for field in line.split(',')]
             if len(fields) != 3 or not fields[0] or not all(f.isdigit() for f in fields[1:]):
-                raise ValueError(f'{path}: line {number} is {line!r}, expected '
+                raise UserValueError(f'{path}: line {number} is {line!r}, expected '
                                  "'<image prefix>,<start>,<end>' with non-negative integers start and end")
             prefixes.append(fields[0])
             starts.append(int(fields[1]))
         if not prefixes:
-            raise ValueError(f'{path}: no samples, expected lines \'<image prefix>,<start>,<end>\'')
+            raise UserValueError(f'{path}: no samples, expected lines \'<image prefix>,<start>,<end>\'')
         return prefixes, np.asarray(starts, dtype=np.int64)
 
     def __len__(self) -> int:

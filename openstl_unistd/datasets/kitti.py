@@ -20,6 +20,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, require_path, shape_error
 from .checks import name_range, open_hdf5
 from .lazy_files import PerProcessFiles, open_h5
@@ -34,7 +35,7 @@ def hickle_dataset_key(handle, path: PathLike) -> str:
     for key in FRAME_KEYS:
         if key in handle:
             return key
-    raise ValueError(f'{path}: no hickled object found: expected a root key {list(FRAME_KEYS)}, '
+    raise UserValueError(f'{path}: no hickled object found: expected a root key {list(FRAME_KEYS)}, '
                      f'found {sorted(handle.keys())}')
 
 
@@ -94,14 +95,14 @@ class KITTI(ForecastDataset):
                  stride: Optional[int] = None) -> None:
         super().__init__(split, input_frames, output_frames)
         if stride is not None and stride < 1:
-            raise ValueError(f'kitti: stride must be ≥ 1 or None, got {stride}')
+            raise UserValueError(f'kitti: stride must be ≥ 1 or None, got {stride}')
         folder = require_path(Path(data_root) / 'kitti_hkl', self.task, self.prepare_script)
         self.frames_path = self.source = require_path(folder / f'X_{self.split}.hkl', self.task, self.prepare_script)
         sources_path = require_path(folder / f'sources_{self.split}.hkl', self.task, self.prepare_script)
         self.frames_key, count = self._check_frames(self.frames_path)
         sources = read_sources(sources_path)
         if len(sources) != count:
-            raise ValueError(f'{sources_path}: holds {len(sources)} source names but '
+            raise UserValueError(f'{sources_path}: holds {len(sources)} source names but '
                              f'{self.frames_path} holds {count} frames')
         self.sources = sources
         self.starts = self._window_starts(sources, stride)
@@ -115,11 +116,11 @@ class KITTI(ForecastDataset):
             key = hickle_dataset_key(handle, path)
             node = handle[key]
             if not isinstance(node, h5py.Dataset):
-                raise ValueError(f'{path}: {key!r} is a group, expected a uint8 array (N, 128, 160, 3)')
+                raise UserValueError(f'{path}: {key!r} is a group, expected a uint8 array (N, 128, 160, 3)')
             if node.ndim != 4 or node.shape[1:] != (128, 160, 3):
                 raise shape_error(path, key, '(N, 128, 160, 3)', node.shape)
             if node.dtype != np.uint8:
-                raise ValueError(f'{path}: {key!r} has dtype {node.dtype}, expected uint8')
+                raise UserValueError(f'{path}: {key!r} has dtype {node.dtype}, expected uint8')
             return key, int(node.shape[0])
 
     def _window_starts(self, sources: np.ndarray, stride: Optional[int]) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, require_path
 from .checks import read_image
 
@@ -91,7 +92,7 @@ class KTH(ForecastDataset):
             for video in sorted(entry.name for entry in os.scandir(folder) if entry.is_dir()):
                 match = VIDEO_NAME.match(video)
                 if match is None:
-                    raise ValueError(f'{folder / video}: unexpected folder name, expected '
+                    raise UserValueError(f'{folder / video}: unexpected folder name, expected '
                                      f'personXX_{action}_dY_uncomp with a two-digit person number')
                 if int(match.group(1)) not in persons:
                     continue
@@ -100,7 +101,7 @@ class KTH(ForecastDataset):
                 samples.extend((len(self.videos), start) for start in starts)
                 self.videos.append((folder / video, names))
         if not samples:
-            raise ValueError(f'kth: no window of {self.total_frames} consecutive frames of persons '
+            raise UserValueError(f'kth: no window of {self.total_frames} consecutive frames of persons '
                              f'{persons[0]:02d}–{persons[-1]:02d} under {root}')
         self.samples = np.asarray(samples, dtype=np.int64).reshape(-1, 2)
 
@@ -113,7 +114,7 @@ class KTH(ForecastDataset):
                 continue
             match = FRAME_NAME.fullmatch(name)
             if match is None:
-                raise ValueError(f'{folder / name}: unexpected frame name, expected image_NNNN.jpg')
+                raise UserValueError(f'{folder / name}: unexpected frame name, expected image_NNNN.jpg')
             frames.append((int(match.group(1)), name))
         frames.sort()
         return [name for _, name in frames], [number for number, _ in frames]

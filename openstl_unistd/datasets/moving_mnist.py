@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, require_path, shape_error
 from .checks import UnreadableFileError, check_array
 from .lazy_files import PerProcessFiles, open_npy
@@ -36,17 +37,17 @@ def read_idx_images(path: PathLike) -> np.ndarray:
     except (OSError, EOFError, zlib.error) as error:
         raise UnreadableFileError(f'{path}: not a readable gzip file ({error})') from error
     if len(data) < 16:
-        raise ValueError(f'{path}: {len(data)} bytes, expected an idx header of 16 bytes and images')
+        raise UserValueError(f'{path}: {len(data)} bytes, expected an idx header of 16 bytes and images')
     magic, count, rows, cols = (int(v) for v in np.frombuffer(data, dtype='>i4', count=4))
     if magic != IDX_IMAGES_MAGIC:
-        raise ValueError(f'{path}: idx magic number is {magic}, expected {IDX_IMAGES_MAGIC} '
+        raise UserValueError(f'{path}: idx magic number is {magic}, expected {IDX_IMAGES_MAGIC} '
                          '(unsigned-byte images: count, rows, columns)')
     if (rows, cols) != (DIGIT_SIZE, DIGIT_SIZE) or count < 1:
-        raise ValueError(f'{path}: idx header gives {count} images of {rows}×{cols}, '
+        raise UserValueError(f'{path}: idx header gives {count} images of {rows}×{cols}, '
                          f'expected N ≥ 1 images of {DIGIT_SIZE}×{DIGIT_SIZE}')
     payload = len(data) - 16
     if payload != count * rows * cols:
-        raise ValueError(f'{path}: idx header gives {count} images of {rows}×{cols} = '
+        raise UserValueError(f'{path}: idx header gives {count} images of {rows}×{cols} = '
                          f'{count * rows * cols} bytes, the file holds {payload}')
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows, cols)
 
@@ -98,7 +99,7 @@ class MovingMNIST(ForecastDataset):
         self.seed = seed
         if self.split == 'train':
             if num_train_sequences < 1:
-                raise ValueError(f'mmnist: num_train_sequences must be ≥ 1, got {num_train_sequences}')
+                raise UserValueError(f'mmnist: num_train_sequences must be ≥ 1, got {num_train_sequences}')
             path = require_path(f'{data_root}/moving_mnist/train-images-idx3-ubyte.gz', self.task, self.prepare_script)
             self.digits = read_idx_images(path)
             self.length = num_train_sequences
@@ -116,7 +117,7 @@ class MovingMNIST(ForecastDataset):
         if array.ndim != 4 or array.shape[2:] != self.frame_shape[1:]:
             raise shape_error(path, 'array', '(T, N, 64, 64) with time first', array.shape)
         if array.dtype != np.uint8:
-            raise ValueError(f'{path}: dtype is {array.dtype}, expected uint8')
+            raise UserValueError(f'{path}: dtype is {array.dtype}, expected uint8')
         self.check_sequence_length(array.shape[0], path)
         return array.shape[1]
 

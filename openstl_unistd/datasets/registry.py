@@ -5,6 +5,7 @@ import importlib
 import inspect
 from typing import Mapping, Optional
 
+from ..errors import UserValueError
 from ..tasks import TaskSpec
 from .base import ForecastDataset, PathLike
 from .checks import DataError, EmptySplitError
@@ -33,7 +34,7 @@ LOADERS: dict[str, str] = {
 def loader_class(name: str) -> type[ForecastDataset]:
     """The loader class registered as ``name`` (imported on demand)."""
     if name not in LOADERS:
-        raise ValueError(f'no loader for {name!r}; known loaders: {sorted(LOADERS)} '
+        raise UserValueError(f'no loader for {name!r}; known loaders: {sorted(LOADERS)} '
                          "(a custom task sets type='arrays' or type='xarray')")
     module, cls = LOADERS[name].split(':')
     return getattr(importlib.import_module(f'{__package__}.{module}'), cls)
@@ -53,7 +54,7 @@ def build_dataset(spec: TaskSpec, split: str, data_root: PathLike, options: Opti
     unknown = sorted(k for k in options if k not in accepted)
     if unknown:
         valid = sorted(k for k in accepted if k not in ('self', 'data_root', 'split', 'input_frames', 'output_frames'))
-        raise ValueError(f"task '{spec.name}': unknown data option(s) {unknown} for loader {name!r}; valid: {valid}")
+        raise UserValueError(f"task '{spec.name}': unknown data option(s) {unknown} for loader {name!r}; valid: {valid}")
     try:
         dataset = cls(data_root, split, input_frames=spec.input_frames, output_frames=spec.output_frames, **options)
     except DataError as error:
@@ -62,7 +63,7 @@ def build_dataset(spec: TaskSpec, split: str, data_root: PathLike, options: Opti
     dataset.task_name = spec.name
     expected = (spec.channels, spec.height, spec.width)
     if tuple(dataset.frame_shape) != expected:
-        raise ValueError(f"task '{spec.name}': loader {name!r} gives frames (C, H, W) = {tuple(dataset.frame_shape)}, "
+        raise UserValueError(f"task '{spec.name}': loader {name!r} gives frames (C, H, W) = {tuple(dataset.frame_shape)}, "
                          f'the task expects {expected}')
     if len(dataset) == 0:
         raise EmptySplitError(

@@ -19,6 +19,8 @@ from typing import Iterator, Mapping, Union
 import numpy as np
 from torch.utils.data import Sampler
 
+from ..errors import UserValueError
+
 Sampling = Union[str, float]
 
 
@@ -28,7 +30,7 @@ def task_weights(sizes: Mapping[str, int], sampling: Sampling = 'proportional') 
     counts = np.array([sizes[name] for name in sizes], dtype=np.float64)
     if np.any(counts < 1):
         empty = [name for name in sizes if sizes[name] < 1]
-        raise ValueError(f'task(s) {empty} have no training samples')
+        raise UserValueError(f'task(s) {empty} have no training samples')
     if sampling == 'proportional':
         weights = counts
     elif sampling == 'uniform':
@@ -36,7 +38,7 @@ def task_weights(sizes: Mapping[str, int], sampling: Sampling = 'proportional') 
     elif isinstance(sampling, (int, float)) and not isinstance(sampling, bool) and sampling > 0:
         weights = counts ** (1.0 / float(sampling))
     else:
-        raise ValueError(f"sampling must be 'proportional', 'uniform' or a temperature > 0, got {sampling!r}")
+        raise UserValueError(f"sampling must be 'proportional', 'uniform' or a temperature > 0, got {sampling!r}")
     return weights / weights.sum()
 
 
@@ -58,9 +60,9 @@ class MultiTaskBatchSampler(Sampler[list[tuple[str, int]]]):
     def __init__(self, sizes: Mapping[str, int], batch_size: int, sampling: Sampling = 'proportional',
                  seed: int = 0, rank: int = 0, world_size: int = 1, steps_per_epoch: int | None = None) -> None:
         if batch_size < 1:
-            raise ValueError(f'batch_size must be ≥ 1, got {batch_size}')
+            raise UserValueError(f'batch_size must be ≥ 1, got {batch_size}')
         if not 0 <= rank < world_size:
-            raise ValueError(f'rank must lie in [0, world_size={world_size}), got {rank}')
+            raise UserValueError(f'rank must lie in [0, world_size={world_size}), got {rank}')
         self.tasks = list(sizes)
         self.sizes = np.array([sizes[name] for name in self.tasks], dtype=np.int64)
         self.weights = task_weights(sizes, sampling)
@@ -154,7 +156,7 @@ class ShardSampler(Sampler[int]):
 
     def __init__(self, size: int, rank: int = 0, world_size: int = 1) -> None:
         if not 0 <= rank < world_size:
-            raise ValueError(f'rank must lie in [0, world_size={world_size}), got {rank}')
+            raise UserValueError(f'rank must lie in [0, world_size={world_size}), got {rank}')
         self.start = size * rank // world_size
         self.stop = size * (rank + 1) // world_size
 

@@ -19,6 +19,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
+from ..errors import UserValueError
 from .checks import DataError
 
 SCALES = ('minmax', 'standard')
@@ -42,7 +43,7 @@ def _chunks(values, rows: int = 64):
 def channel_statistics(values, channel_axis: int) -> dict[str, np.ndarray]:
     """Per-channel ``min``, ``max``, ``mean`` and ``std`` (``(C,)`` float64) of ``values`` in one pass."""
     if channel_axis == 0:
-        raise ValueError('channel_axis must not be the first axis (the one read in chunks)')
+        raise UserValueError('channel_axis must not be the first axis (the one read in chunks)')
     channels = values.shape[channel_axis]
     low, high = np.full(channels, np.inf), np.full(channels, -np.inf)
     total, squares, count = np.zeros(channels), np.zeros(channels), 0

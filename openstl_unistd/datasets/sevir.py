@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, require_path, shape_error
 from .checks import UnreadableFileError, check_array, load_npy, name_range, open_hdf5
 from .lazy_files import PerProcessFiles, open_h5
@@ -61,7 +62,7 @@ class SEVIR(ForecastDataset):
         elif format == 'predbench':
             lengths = self._index_predbench(root)
         else:
-            raise ValueError(f"sevir: unknown format {format!r}; expected 'earthformer' or 'predbench'")
+            raise UserValueError(f"sevir: unknown format {format!r}; expected 'earthformer' or 'predbench'")
         self.windows = window_starts(lengths, seq_len, stride)
         self._files = PerProcessFiles(open_h5)
 
@@ -75,12 +76,12 @@ class SEVIR(ForecastDataset):
                                       f'{error})') from error
         missing = [c for c in CATALOG_COLUMNS if c not in catalog.columns]
         if missing:
-            raise ValueError(f'{catalog_path}: column(s) {missing} missing; expected {list(CATALOG_COLUMNS)}, '
+            raise UserValueError(f'{catalog_path}: column(s) {missing} missing; expected {list(CATALOG_COLUMNS)}, '
                              f'found {list(catalog.columns)}')
         try:
             time = pd.to_datetime(catalog['time_utc'], format='ISO8601')
         except (ValueError, TypeError) as error:
-            raise ValueError(f"{catalog_path}: column 'time_utc' must hold dates such as "
+            raise UserValueError(f"{catalog_path}: column 'time_utc' must hold dates such as "
                              f"'2019-06-01 00:00:00': {error}") from None
         in_split = {'train': time <= val_start,
                     'val': (time > val_start) & (time <= test_start),
@@ -96,14 +97,14 @@ class SEVIR(ForecastDataset):
             path = require_path(data_dir / name, self.task, self.prepare_script)
             with open_hdf5(path) as f:
                 if 'vil' not in f:
-                    raise ValueError(f"{path}: key 'vil' is missing; found {sorted(f.keys())}")
+                    raise UserValueError(f"{path}: key 'vil' is missing; found {sorted(f.keys())}")
                 check_array(path, 'vil', f['vil'])
                 shape = f['vil'].shape
             if len(shape) != 4 or tuple(shape[1:3]) != FRAME:
                 raise shape_error(path, 'vil', '(N, 384, 384, T)', shape)
             largest = int(group['file_index'].max())
             if largest >= shape[0]:
-                raise ValueError(f"{path}: {catalog_path.name} names file_index {largest} but 'vil' holds "
+                raise UserValueError(f"{path}: {catalog_path.name} names file_index {largest} but 'vil' holds "
                                  f'{shape[0]} events (shape {tuple(shape)})')
             lengths[name] = int(shape[3])
         return [lengths[name] for name in rows['file_name']]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, require_path, shape_error
 from .checks import check_array, check_rows_finite, load_npy, load_npz, npz_member
 
@@ -32,7 +33,7 @@ class TaxiBJ(ForecastDataset):
             self.mean, self.std = 0.0, 1250.0
             sequences = self._read_predbench(data_root)
         else:
-            raise ValueError(f"taxibj: unknown format {format!r}; expected 'openstl' or 'predbench'")
+            raise UserValueError(f"taxibj: unknown format {format!r}; expected 'openstl' or 'predbench'")
         self.sequences = sequences
 
     def _read_openstl(self, data_root: PathLike) -> np.ndarray:
@@ -43,7 +44,7 @@ class TaxiBJ(ForecastDataset):
             arrays = []
             for key in self.keys:
                 if key not in archive.files:
-                    raise ValueError(f'{path}: key {key!r} is missing; found {sorted(archive.files)}')
+                    raise UserValueError(f'{path}: key {key!r} is missing; found {sorted(archive.files)}')
                 array = npz_member(archive, path, key)
                 check_array(path, key, array)
                 if array.ndim != 5 or array.shape[2:] != self.frame_shape:
@@ -51,7 +52,7 @@ class TaxiBJ(ForecastDataset):
                 check_rows_finite(array, path, key)
                 arrays.append(array)
         if arrays[0].shape[0] != arrays[1].shape[0]:
-            raise ValueError(f'{path}: X_{part} has {arrays[0].shape[0]} samples but Y_{part} has {arrays[1].shape[0]}')
+            raise UserValueError(f'{path}: X_{part} has {arrays[0].shape[0]} samples but Y_{part} has {arrays[1].shape[0]}')
         sequences = np.concatenate(arrays, axis=1)
         self.check_sequence_length(sequences.shape[1], path)
         return ((sequences + 1.0) / 2.0).astype(np.float32)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserValueError
 from .base import ForecastDataset, PathLike, require_path, shape_error
 from .checks import UnreadableFileError, check_array, name_range, open_hdf5
 from .lazy_files import PerProcessFiles, open_h5
@@ -87,7 +88,7 @@ class Traffic4Cast(ForecastDataset):
         except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
             raise UnreadableFileError(f'{list_file}: not a readable JSON list of day files ({error})') from error
         if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
-            raise ValueError(f'{list_file}: expected a JSON list of day files such as '
+            raise UserValueError(f'{list_file}: expected a JSON list of day files such as '
                              f'"BERLIN/training/2019-05-16_BERLIN_8ch.h5", got {type(days).__name__}')
         return days
 
@@ -96,7 +97,7 @@ class Traffic4Cast(ForecastDataset):
         """Frames of one day file, after checking its key, dtype and frame shape (reads the header only)."""
         with open_hdf5(path) as f:
             if 'array' not in f:
-                raise ValueError(f"{path}: key 'array' is missing; found {sorted(f.keys())}")
+                raise UserValueError(f"{path}: key 'array' is missing; found {sorted(f.keys())}")
             check_array(path, 'array', f['array'])
             shape = f['array'].shape
         if len(shape) != 4 or tuple(shape[1:]) != RAW_FRAME:

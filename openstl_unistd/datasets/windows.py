@@ -5,6 +5,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import UserValueError
+
 
 def window_starts(lengths: Sequence[int], window: int, stride: int) -> np.ndarray:
     """``(K, 2)`` int64 array of ``(sequence index, first frame)`` of every window.
@@ -13,7 +15,7 @@ def window_starts(lengths: Sequence[int], window: int, stride: int) -> np.ndarra
     must fit inside it; sequences shorter than ``window`` give none.
     """
     if window < 1 or stride < 1:
-        raise ValueError(f'window and stride must be ≥ 1, got {window} and {stride}')
+        raise UserValueError(f'window and stride must be ≥ 1, got {window} and {stride}')
     rows = [np.stack([np.full(len(starts), i), starts], axis=1)
             for i, length in enumerate(lengths)
             if len(starts := np.arange(0, int(length) - window + 1, stride))]

@@ -10,13 +10,14 @@ from typing import Callable, Optional, Sequence, Union
 
 from mmengine.config import DictAction
 
-from ..errors import UserError
+from ..errors import UserError, UserValueError
 
-USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, KeyError, ValueError, TypeError, UserError)
+USER_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError, UserError)
 """Errors that report bad input (config, paths, task names, a work dir in use): shown as one message, not a
-traceback, exit status 2. A ``KeyError`` or ``TypeError`` counts only when it is a :class:`UserError`."""
+traceback, exit status 2. A ``KeyError``, ``TypeError`` or ``ValueError`` counts only when it is marked as a
+:class:`UserError` where it is raised (:mod:`openstl_unistd.errors`)."""
 
-BUG_UNLESS_MARKED = (KeyError, TypeError)
+BUG_UNLESS_MARKED = (KeyError, TypeError, ValueError)
 """Errors that are bugs unless marked as :class:`UserError`: shown with their traceback, exit status 1."""
 
 RUN_ERRORS = (FloatingPointError,)
@@ -38,9 +39,9 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequ
     """Run a tool's ``main`` on ``argv`` (default the command line) less ``--debug``.
 
     A user error prints ``error: <message>`` and exits with status 2, a run error (:data:`RUN_ERRORS`) the
-    same with status 1; a ``KeyError``/``TypeError`` not marked :class:`UserError` (a bug) prints its
-    traceback before that line and exits with status 1. With ``--debug`` or ``UNISTD_DEBUG=1`` every error
-    is re-raised.
+    same with status 1; a ``KeyError``/``TypeError``/``ValueError`` not marked :class:`UserError` (a bug)
+    prints its traceback before that line and exits with status 1. With ``--debug`` or ``UNISTD_DEBUG=1``
+    every error is re-raised.
     """
     given = sys.argv[1:] if argv is None else list(argv)
     debug = DEBUG_FLAG in given or os.environ.get(DEBUG_ENV, '') not in ('', '0')
@@ -48,7 +49,7 @@ def run_tool(main: Callable[[Optional[Sequence[str]]], int], argv: Optional[Sequ
         argv = [a for a in given if a != DEBUG_FLAG]
     try:
         return main(argv)
-    except USER_ERRORS + RUN_ERRORS as error:
+    except USER_ERRORS + BUG_UNLESS_MARKED + RUN_ERRORS as error:
         if debug:
             raise
         bug = isinstance(error, BUG_UNLESS_MARKED) and not isinstance(error, UserError)
@@ -79,7 +80,7 @@ def _literal(node: ast.AST):
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'dict' and not node.args
             and all(keyword.arg for keyword in node.keywords)):
         return {keyword.arg: _literal(keyword.value) for keyword in node.keywords}
-    raise ValueError(f'{ast.unparse(node)!r} is not a literal')
+    raise UserValueError(f'{ast.unparse(node)!r} is not a literal')
 
 
 def option_literal(key: str, text: str):
@@ -92,7 +93,7 @@ def option_literal(key: str, text: str):
         value = _literal(node)
     except (SyntaxError, ValueError) as error:
         reason = error.msg if isinstance(error, SyntaxError) else str(error)
-        raise ValueError(f'--cfg-options {key}: cannot read {text!r} ({reason}); a dict value is written '
+        raise UserValueError(f'--cfg-options {key}: cannot read {text!r} ({reason}); a dict value is written '
                          f'dict(a=1, b=word) or "{{\'a\': 1}}", with quotes around strings that are not plain words') \
             from None
     return list(value) if isinstance(value, tuple) and not text.startswith('(') else value
@@ -107,12 +108,12 @@ class ConfigOptions(DictAction):
         for item in values or []:
             key, equals, text = item.partition('=')
             if not equals or not key:
-                raise ValueError(f'--cfg-options: expected KEY=VALUE, got {item!r}')
+                raise UserValueError(f'--cfg-options: expected KEY=VALUE, got {item!r}')
             if any(mark in text for mark in DICT_MARKS):
                 options[key] = option_literal(key, text)
                 continue
             if text.count('[') != text.count(']') or text.count('(') != text.count(')'):
-                raise ValueError(f'--cfg-options {key}: cannot read {text!r} (unbalanced brackets)')
+                raise UserValueError(f'--cfg-options {key}: cannot read {text!r} (unbalanced brackets)')
             options[key] = self._parse_iterable(text)
         setattr(namespace, self.dest, options)
 
@@ -129,5 +130,5 @@ def devices_option(value: Optional[str]) -> Devices:
             return [int(v) for v in value.split(',') if v.strip()]
         return int(value)
     except ValueError:
-        raise ValueError(f"--devices: expected a number of devices, 'auto' or device indices like 0,1; "
+        raise UserValueError(f"--devices: expected a number of devices, 'auto' or device indices like 0,1; "
                          f'got {value!r}') from None

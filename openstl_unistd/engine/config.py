@@ -10,7 +10,7 @@ from typing import Mapping, Optional, Sequence
 
 from torch import nn
 
-from ..errors import UserKeyError, UserTypeError, check_known_keys
+from ..errors import UserKeyError, UserTypeError, UserValueError, check_known_keys
 from ..methods.options import METHODS, RankSearchOptions, TrainingOptions, method_spec, section_keys
 from ..tasks import TaskSpec, resolve_tasks
 
@@ -83,7 +83,7 @@ def build_tasks(cfg: Mapping) -> list[TaskSpec]:
     if isinstance(entries, str):
         entries = [entries]
     if not isinstance(entries, (list, tuple)):
-        raise ValueError(f'config key tasks: expected a list of task names or dicts, got {entries!r} '
+        raise UserValueError(f'config key tasks: expected a list of task names or dicts, got {entries!r} '
                          f'({type(entries).__name__})')
     try:
         return resolve_tasks(entries)
@@ -182,7 +182,7 @@ def check_values(cfg: Mapping) -> None:
         node = _section(cfg, section) if section else cfg
         if leaf in node and not test(node[leaf]):
             value = node[leaf]
-            raise ValueError(f'config key {key}: expected {expected}, got {value!r} ({type(value).__name__})')
+            raise UserValueError(f'config key {key}: expected {expected}, got {value!r} ({type(value).__name__})')
 
 
 def _check_sections(cfg: Mapping) -> None:

@@ -13,6 +13,8 @@ import traceback
 from pathlib import Path
 from typing import Optional
 
+from ..errors import UserValueError
+
 BASE_KEY = '_base_'
 
 
@@ -24,7 +26,7 @@ def _syntax_tree(path: str) -> ast.Module:
     try:
         return ast.parse(Path(path).read_text(encoding='utf-8'), filename=path)
     except SyntaxError as error:
-        raise ValueError(f'config {path!r}, line {error.lineno}: SyntaxError: {error.msg}') from None
+        raise UserValueError(f'config {path!r}, line {error.lineno}: SyntaxError: {error.msg}') from None
 
 
 def base_files(path: str) -> list[str]:
@@ -36,11 +38,11 @@ def base_files(path: str) -> list[str]:
             try:
                 value = ast.literal_eval(node.value)
             except ValueError:
-                raise ValueError(f'config {path!r}, line {node.lineno}: {BASE_KEY} must be a file name or a list '
+                raise UserValueError(f'config {path!r}, line {node.lineno}: {BASE_KEY} must be a file name or a list '
                                  f'of file names, got {ast.unparse(node.value)}') from None
             bases = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
             if bases is None or not all(isinstance(b, str) for b in bases):
-                raise ValueError(f'config {path!r}, line {node.lineno}: {BASE_KEY} must be a file name or a list '
+                raise UserValueError(f'config {path!r}, line {node.lineno}: {BASE_KEY} must be a file name or a list '
                                  f'of file names, got {value!r}')
     return [_normal(os.path.join(os.path.dirname(path), base)) for base in bases if '::' not in base and '{{' not in base]
 
@@ -54,7 +56,7 @@ def config_chain(path: str | Path) -> list[str]:
     def walk(file: str, stack: tuple[str, ...]) -> None:
         if file in stack:
             cycle = ' → '.join((*stack[stack.index(file):], file))
-            raise ValueError(f'config {given!r}: its {BASE_KEY} files form a cycle: {cycle}')
+            raise UserValueError(f'config {given!r}: its {BASE_KEY} files form a cycle: {cycle}')
         if file in seen:
             return
         seen.append(file)
@@ -89,8 +91,8 @@ def read_config_file(path: str | Path):
     except Exception as error:
         where = _raised_in(error, files)
         if where is not None:
-            raise ValueError(f'config {where[0]!r}, line {where[1]}: {type(error).__name__}: {error}') from error
+            raise UserValueError(f'config {where[0]!r}, line {where[1]}: {type(error).__name__}: {error}') from error
         if isinstance(error, (KeyError, TypeError)):  # mmengine's merge of a child into its _base_
             message = error.args[0] if isinstance(error, KeyError) and error.args else error
-            raise ValueError(f'config {str(path)!r}: {message}') from error
+            raise UserValueError(f'config {str(path)!r}: {message}') from error
         raise

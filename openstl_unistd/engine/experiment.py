@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Mapping, Optional
 
+from ..errors import UserValueError
 from .config import build_datamodule, build_method, build_model, build_trainer, check_config, compile_training
 from .scored_checkpoint import scored_checkpoint
 from .work_dir import check_paths, check_work_dir, claim
@@ -103,7 +104,7 @@ def _write_results(work_dir: Path, method, trainer) -> None:
     got no batch is an error, never an empty or partial file."""
     missing = [name for name in method.task_names if name not in method.test_results]
     if missing:
-        raise ValueError(f'no test results for task(s) {missing}: their test split gave no batch (empty split, or '
+        raise UserValueError(f'no test results for task(s) {missing}: their test split gave no batch (empty split, or '
                          f'trainer.limit_test_batches=0); results.json was not written')
     payload = {'checkpoint': scored_checkpoint(trainer), 'results': method.test_results, **_references(method)}
     ranks = _rank_results(method)

@@ -13,6 +13,7 @@ from typing import Mapping, Optional, Union
 import torch
 
 from ..core.scaling import Scaling
+from ..errors import UserValueError
 from ..inference.model_card import card_from_config, datamodule_scalings
 from ..inference.model_files import load_state_strictly, read_model_file
 from ..inference.predictor import PathLike, Predictor, predictor_of
@@ -38,11 +39,11 @@ def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cf
         config = cfg_options = None
     if config is None:
         if cfg_options:
-            raise ValueError('cfg_options need a config')
+            raise UserValueError('cfg_options need a config')
         return predictor_of(model_file, backbone_file, device)
 
     if not isinstance(config, (str, Path)) and cfg_options:
-        raise ValueError('cfg_options apply to a config file; merge them into a loaded config yourself')
+        raise UserValueError('cfg_options apply to a config file; merge them into a loaded config yourself')
     cfg = load_config(config, cfg_options) if isinstance(config, (str, Path)) else config
     tasks = build_tasks(cfg)
     model = build_model(cfg, tasks, load_pretrained=False)

@@ -14,6 +14,8 @@ from collections import defaultdict
 
 import lightning as L
 
+from ..errors import UserValueError
+
 
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
@@ -28,7 +30,7 @@ class PlainProgress(L.Callback):
 
     def __init__(self, every_n_steps: int = 50, stream=None) -> None:
         if every_n_steps < 1:
-            raise ValueError(f'trainer.progress_every_n_steps must be a positive integer, got {every_n_steps}')
+            raise UserValueError(f'trainer.progress_every_n_steps must be a positive integer, got {every_n_steps}')
         self.every_n_steps = every_n_steps
         self.stream = stream
         self._losses: dict[str, list[float]] = defaultdict(list)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
+from ..errors import UserValueError
 from .paper_results import PAPER_CONVENTIONS, ROWS, TABLES
 from .run_records import REFERENCE_SECTIONS, RunRecord, describe_config, read_runs, task_set_label
 
@@ -294,7 +295,7 @@ def _paper_table(kind: str, groups: list[Group], convention: Optional[float]):
 def build_report(patterns: Iterable[str], kind: str = 'runs') -> Report:
     """The report of the runs of ``patterns`` (folders, globs, ``results.json`` files) as table ``kind``."""
     if kind not in TABLE_CHOICES:
-        raise ValueError(f'--table: expected one of {list(TABLE_CHOICES)}, got {kind!r}')
+        raise UserValueError(f'--table: expected one of {list(TABLE_CHOICES)}, got {kind!r}')
     runs, problems = read_runs(patterns)
     runs, convention = _one_convention(runs, problems)
     if kind != 'runs':
@@ -306,7 +307,7 @@ def build_report(patterns: Iterable[str], kind: str = 'runs') -> Report:
     groups = group_runs(runs)
     if kind == 'runs':
         if not groups:
-            raise ValueError('no run to report: ' + ('; '.join(problems) if problems else 'no paths given'))
+            raise UserValueError('no run to report: ' + ('; '.join(problems) if problems else 'no paths given'))
         table, columns = _runs_table(groups, convention)
         return Report(kind, table, groups, {}, [], columns, problems)
     table, columns, matched, paper_only = _paper_table(kind, groups, convention)
@@ -334,7 +335,7 @@ def render(table: Table, fmt: str = 'md') -> str:
                  r'\begin{tabular}{' + spec + '}', r'\hline', cells(table.header), r'\hline',
                  *[cells(r) for r in table.rows], r'\hline', r'\end{tabular}', r'\end{table}']
         return '\n'.join(lines) + '\n'
-    raise ValueError(f'--format: expected one of {list(FORMATS)}, got {fmt!r}')
+    raise UserValueError(f'--format: expected one of {list(FORMATS)}, got {fmt!r}')
 
 
 LATEX_REPLACEMENTS = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_',
@@ -364,7 +365,7 @@ def save_figure(report: Report, path: str | Path, metric: Optional[str] = None) 
     metric = metric or default_metric(report)
     tasks = list(dict.fromkeys(t for t, m in report.columns if m == metric))
     if not tasks:
-        raise ValueError(f'--metric {metric!r}: not a column of this table (columns: '
+        raise UserValueError(f'--metric {metric!r}: not a column of this table (columns: '
                          f'{sorted({m for _, m in report.columns})})')
     series = []  # (label, {task: (value, error)}, colour, hatch)
     colours = plt.get_cmap('tab10')

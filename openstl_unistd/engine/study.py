@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence
 
-from ..errors import UserKeyError, UserTypeError, check_known_keys
+from ..errors import UserKeyError, UserTypeError, UserValueError, check_known_keys
 from .config import load_config
 from .run_records import CONFIG_FILE, RESULTS_FILE, flatten
 
@@ -95,7 +95,7 @@ def load_study(path: str | Path, work_dir: Optional[str | Path] = None, cfg_opti
     try:
         data = Config.fromfile(str(path)).to_dict()
     except Exception as error:  # the study file is code: any failure is the file's
-        raise ValueError(f'study config {str(path)!r}: {type(error).__name__}: {error}') from None
+        raise UserValueError(f'study config {str(path)!r}: {type(error).__name__}: {error}') from None
     check_known_keys(data, STUDY_KEYS, f'study config {path}')
     folder = Path(work_dir or data.get('work_dir') or Path('work_dirs') / 'studies' / path.stem)
     common = _options(data.get('cfg_options'), f'{path}: cfg_options')
@@ -132,9 +132,9 @@ def load_study(path: str | Path, work_dir: Optional[str | Path] = None, cfg_opti
                     seed = int(load_config(config).get('seed', 0))
                 name = '-'.join(part for part in (str(entry['name']), str(variant), f'seed{seed}') if part)
                 if not NAME.match(name):
-                    raise ValueError(f'{where}: run name {name!r} must be letters, digits, "_", ".", "+" or "-"')
+                    raise UserValueError(f'{where}: run name {name!r} must be letters, digits, "_", ".", "+" or "-"')
                 if any(r.name == name for r in runs):
-                    raise ValueError(f'{where}: run name {name!r} is used twice in the study')
+                    raise UserValueError(f'{where}: run name {name!r} is used twice in the study')
                 runs.append(PlannedRun(name, config, seed, {**common, **own, **options, **last}, folder / name,
                                        dict(entry.get('cost') or {})))
     report = _options(data.get('report'), f'{path}: report')
@@ -206,7 +206,7 @@ def plan(study: Study, only: Optional[Sequence[str]] = None) -> list[RunStatus]:
 
     runs = [r for r in study.runs if not only or any(fnmatch.fnmatch(r.name, pattern) for pattern in only)]
     if only and not runs:
-        raise ValueError(f'--only {list(only)}: no run of {study.path} matches (runs: {[r.name for r in study.runs]})')
+        raise UserValueError(f'--only {list(only)}: no run of {study.path} matches (runs: {[r.name for r in study.runs]})')
     return [status_of(run) for run in runs]
 
 

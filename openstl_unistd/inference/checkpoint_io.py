@@ -19,6 +19,8 @@ from typing import Any, Callable, Optional, Union
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from ..errors import UserValueError
+
 SAFE_GLOBALS: tuple = ()
 """Project types allowed inside a checkpoint besides tensors and plain data. Empty: our
 checkpoints hold only state dicts, numbers, strings, lists and dicts (hyperparameters included)."""
@@ -86,7 +88,7 @@ def load_checkpoint(path: Union[str, Path], map_location: Optional[Union[str, Ca
     except Exception as error:  # whatever torch.load raises on a file it cannot read
         raise _unreadable(path, error) from error
     if not isinstance(checkpoint, dict):
-        raise ValueError(f'checkpoint {str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict')
+        raise UserValueError(f'checkpoint {str(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict')
     return checkpoint
 
 
@@ -97,17 +99,17 @@ def _unreadable(path: Path, error: Exception) -> ValueError:
     if isinstance(error, pickle.UnpicklingError):
         marked = next((line for line in lines if any(mark in line for mark in REFUSED_OBJECT_MARKS)), None)
         if marked is not None:
-            return ValueError(f'checkpoint {str(path)!r} refused: it holds Python objects beyond tensors and plain '
+            return UserValueError(f'checkpoint {str(path)!r} refused: it holds Python objects beyond tensors and plain '
                               f'data ({marked}), and loading it could execute code; only checkpoints written by '
                               'this project load (torch.load weights_only=True)')
     kind = file_kind(path)
     if kind == 'empty':
-        return ValueError(f'checkpoint {str(path)!r} is empty, not a checkpoint (an interrupted copy?)')
+        return UserValueError(f'checkpoint {str(path)!r} is empty, not a checkpoint (an interrupted copy?)')
     if kind is not None:
-        return ValueError(f'checkpoint {str(path)!r} is {kind}, not a checkpoint (expected a checkpoints/*.ckpt '
+        return UserValueError(f'checkpoint {str(path)!r} is {kind}, not a checkpoint (expected a checkpoints/*.ckpt '
                           'of tools/train.py or a .safetensors export)')
     reason = next((line for line in lines if 'Unsupported' in line), lines[0] if lines else 'no message')
-    return ValueError(f'checkpoint {str(path)!r} is not a checkpoint (torch.load cannot read it: '
+    return UserValueError(f'checkpoint {str(path)!r} is not a checkpoint (torch.load cannot read it: '
                       f'{type(error).__name__}: {reason}); it may be truncated or in another format')
 
 

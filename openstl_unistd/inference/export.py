@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..core.state_diff import StateDiff
+from ..errors import UserValueError
 from ..modules.adapter import backbone_keys
 from .integrity import IntegrityError, export_hashes, tensors_sha256
 from .model_card import CARD_KEY, ModelCard
@@ -42,7 +43,7 @@ def check_backbone_file(backbone: dict, path: PathLike, source: PathLike) -> Pat
                                 f"{backbone.get('file')!r}) with --backbone-file / backbone_file=")
     digest = file_sha256(path)
     if digest != backbone['sha256']:
-        raise ValueError(f"{source}: backbone file {str(path)!r} has sha256 {digest}, but the model was trained with "
+        raise UserValueError(f"{source}: backbone file {str(path)!r} has sha256 {digest}, but the model was trained with "
                          f"{backbone.get('file')!r} (sha256 {backbone['sha256']}), {_describe(backbone)}; "
                          'refusing a different backbone')
     return path
@@ -132,15 +133,15 @@ def export_model(source: Union[PathLike, ModelFile], out: PathLike, backbone_fil
 
     out = Path(out)
     if out.suffix != '.safetensors':
-        raise ValueError(f'--out {str(out)!r}: an export is a .safetensors file')
+        raise UserValueError(f'--out {str(out)!r}: an export is a .safetensors file')
     model_file = source if isinstance(source, ModelFile) else read_model_file(source)
     if model_file.kind != 'checkpoint':
-        raise ValueError(f'{model_file.path}: already an export')
+        raise UserValueError(f'{model_file.path}: already an export')
     card = card or model_file.require_card()
     model = card.build_model()
     frozen = backbone_keys(model)
     if frozen and card.backbone is None:
-        raise ValueError(f'{model_file.path}: its model card does not identify the backbone; an export could not '
+        raise UserValueError(f'{model_file.path}: its model card does not identify the backbone; an export could not '
                          'restore it')
     if card.random_backbone and not card.model.get('train_backbone', False):
         card = _with_derivation(card, _derived_backbone(model, frozen), model_file.state)
@@ -154,7 +155,7 @@ def export_model(source: Union[PathLike, ModelFile], out: PathLike, backbone_fil
         reference = card.build_model(pretrained=weights).state_dict()
         changed = [k for k in sorted(frozen) if not torch.equal(reference[k], model_file.state[k])]
         if changed:
-            raise ValueError(f'{model_file.path}: {len(changed)} backbone weights differ from {str(weights)!r} '
+            raise UserValueError(f'{model_file.path}: {len(changed)} backbone weights differ from {str(weights)!r} '
                              f'(e.g. {changed[:3]}); an export restores the backbone from that file, so it would '
                              'not reproduce this checkpoint')
     state = model.state_dict()

@@ -22,6 +22,7 @@ from typing import Mapping, Optional, Sequence
 from torch import nn
 
 from ..core.state_diff import StateDiff
+from ..errors import UserValueError
 from ..modules.adapter import backbone_keys
 from ..tasks import TaskSpec
 from .model_card import ModelCard
@@ -55,7 +56,7 @@ class Extension:
                 raise FileNotFoundError(f'init_from: {str(init_from)!r} not found (a checkpoint or a .safetensors export)')
         entries = [train_only] if isinstance(train_only, str) else list(train_only or [])
         if not all(isinstance(e, str) and e for e in entries):
-            raise ValueError(f'train_only must be a list of parameter names or prefixes, got {train_only!r}')
+            raise UserValueError(f'train_only must be a list of parameter names or prefixes, got {train_only!r}')
         return cls(init_from, tuple(entries), tuple(tasks))
 
     @property
@@ -93,7 +94,7 @@ class Extension:
         unused = [e for e in self.train_only if not any(_matches(name, e) for name in names)]
         if unused:
             examples = sorted({'.'.join(n.split('.')[:2]) for n in names if n.startswith(TASK_END_PARTS)})
-            raise ValueError(f'train_only: {unused} name no parameter of the model; e.g. {examples[:6]}, or any '
+            raise UserValueError(f'train_only: {unused} name no parameter of the model; e.g. {examples[:6]}, or any '
                              'parameter name or prefix (backbone.blocks.0.block.attn.qkv.adapter, ...)')
 
     def _load(self, model: nn.Module, source: ModelFile, backbone_file: Optional[Path]) -> None:
@@ -104,11 +105,11 @@ class Extension:
             own = {t.name: t for t in self.tasks}
             dropped = [t.name for t in source.card.tasks if t.name not in own]
             if dropped:
-                raise ValueError(f'{where}: the trained model serves {dropped}, which the config\'s tasks lack; '
+                raise UserValueError(f'{where}: the trained model serves {dropped}, which the config\'s tasks lack; '
                                  f'keep every trained task ({source.card.task_names}) and add the new ones')
             for spec in source.card.tasks:
                 if own[spec.name] != spec:
-                    raise ValueError(f"{where}: task '{spec.name}' was trained as {spec}, the config has "
+                    raise UserValueError(f"{where}: task '{spec.name}' was trained as {spec}, the config has "
                                      f'{own[spec.name]}')
         state = model.state_dict()
         expected = set(state)
@@ -119,7 +120,7 @@ class Extension:
                 expected -= backbone_keys(model)
             elif card.backbone is not None and not card.backbone_stored:
                 if backbone_file is None:
-                    raise ValueError(f"{where}: the export needs the model's pretrained backbone file; set "
+                    raise UserValueError(f"{where}: the export needs the model's pretrained backbone file; set "
                                      'model.pretrained to the file it was trained with')
                 backbone_file_for(card, source.path, backbone_file)
                 expected -= backbone_keys(model)
@@ -129,7 +130,7 @@ class Extension:
         new = sorted(k for k in diff.missing if k in expected and k in parameters)
         untrained = [k for k in new if self.train_only and not any(_matches(k, e) for e in self.train_only)]
         if untrained:
-            raise ValueError(f'{where}: {len(untrained)} parameters are neither in the file nor in train_only, so they '
+            raise UserValueError(f'{where}: {len(untrained)} parameters are neither in the file nor in train_only, so they '
                              f'would keep their random initialization, e.g. {untrained[:3]}')
         model.load_state_dict(source.state, strict=False)
 
@@ -144,7 +145,7 @@ class Extension:
             check_random_backbone(card, model, where)
         except IntegrityError:
             seed = card.backbone.get('seed')
-            raise ValueError(f"{where}: the config's random backbone (model.backbone={card.model.get('backbone')!r} "
+            raise UserValueError(f"{where}: the config's random backbone (model.backbone={card.model.get('backbone')!r} "
                              f'and backbone_kwargs, model.backbone_seed) is not the one the export was trained with '
                              f"(its weights' sha256 {card.backbone['weights_sha256']}): use the export's "
                              f"backbone_kwargs {card.model.get('backbone_kwargs')} and set model.backbone_seed={seed}"
@@ -160,7 +161,7 @@ class Extension:
         searching = [names[id(m.rank)] for m in ra_moe_modules(model) if not m.frozen and not m.rank.requires_grad]
         if searching:
             origin = f'init_from {source.path}' if source is not None else 'the model'
-            raise ValueError(f'{origin}: {len(searching)} RA-MoE ranks are still being searched (e.g. {searching[:2]}) '
+            raise UserValueError(f'{origin}: {len(searching)} RA-MoE ranks are still being searched (e.g. {searching[:2]}) '
                              'but train_only does not list them: the search would round them and change every task. '
                              'Start from a checkpoint saved after rank_search.epochs (e.g. last.ckpt), or list them.')
 
@@ -170,5 +171,5 @@ class Extension:
             return
         for name, scaling in source_card.scalings.items():
             if name in scalings and scalings[name] != scaling:
-                raise ValueError(f"init_from {self.init_from}: task '{name}' was trained with scaling "
+                raise UserValueError(f"init_from {self.init_from}: task '{name}' was trained with scaling "
                                  f'{scaling.as_dict()}, its data now gives {scalings[name].as_dict()}')

@@ -19,6 +19,8 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from ..errors import UserValueError
+
 PathLike = Union[str, Path]
 ARRAY_SUFFIXES = ('.npy', '.npz')
 XARRAY_SUFFIXES = ('.nc', '.nc4', '.netcdf', '.zarr')
@@ -64,7 +66,7 @@ def read_input(path: PathLike, key: Optional[str] = None, variable: Optional[str
         return ForecastInput(path, values, key=key)
     if is_xarray_path(path):
         return _read_xarray(path, variable, time_dim, channel_dim)
-    raise ValueError(f'{path}: unsupported input {path.suffix!r}; expected {ARRAY_SUFFIXES + XARRAY_SUFFIXES}')
+    raise UserValueError(f'{path}: unsupported input {path.suffix!r}; expected {ARRAY_SUFFIXES + XARRAY_SUFFIXES}')
 
 
 def _read_array(path: Path, key: Optional[str]) -> tuple[str, np.ndarray]:
@@ -79,11 +81,11 @@ def _read_array(path: Path, key: Optional[str]) -> tuple[str, np.ndarray]:
             if key is None and len(names) == 1:
                 key = names[0]
             if key not in names:
-                raise ValueError(f'{path}: key {key!r} not found; the archive holds {sorted(names)} (give --key)')
+                raise UserValueError(f'{path}: key {key!r} not found; the archive holds {sorted(names)} (give --key)')
             array = npz_member(archive, path, key)
     check_array(path, key, array)
     if array.ndim != 5:
-        raise ValueError(f'{path}: {key!r} has shape {tuple(array.shape)}, expected (N, T, C, H, W)')
+        raise UserValueError(f'{path}: {key!r} has shape {tuple(array.shape)}, expected (N, T, C, H, W)')
     return key, array
 
 
@@ -94,14 +96,14 @@ def _read_xarray(path: Path, variable: Optional[str], time_dim: str, channel_dim
     names = sorted(dataset.data_vars)
     if variable is None:
         if len(names) != 1:
-            raise ValueError(f'{path}: holds variables {names}; choose one (--variable)')
+            raise UserValueError(f'{path}: holds variables {names}; choose one (--variable)')
         variable = names[0]
     if variable not in dataset.data_vars:
-        raise ValueError(f'{path}: variable {variable!r} not found; variables: {names}')
+        raise UserValueError(f'{path}: variable {variable!r} not found; variables: {names}')
     data = dataset[variable]
     expected = (time_dim, channel_dim) if channel_dim else (time_dim,)
     if data.ndim != len(expected) + 2 or any(d not in data.dims for d in expected):
-        raise ValueError(f"{path}: {variable!r} has dims {data.dims}, expected ({', '.join(expected)}, y, x) "
+        raise UserValueError(f"{path}: {variable!r} has dims {data.dims}, expected ({', '.join(expected)}, y, x) "
                          '(--time-dim/--channel-dim)')
     check_array(path, variable, data)
     original = tuple(data.dims)
@@ -129,7 +131,7 @@ def write_forecast(path: PathLike, forecast: np.ndarray, source: ForecastInput, 
         np.savez(path, forecast=forecast)
     elif path.suffix in XARRAY_SUFFIXES:
         if source.variable is None:
-            raise ValueError(f'--out {path}: a netCDF/zarr forecast needs a netCDF/zarr input (its coordinates); '
+            raise UserValueError(f'--out {path}: a netCDF/zarr forecast needs a netCDF/zarr input (its coordinates); '
                              f'write {ARRAY_SUFFIXES} for {source.path.suffix} inputs')
         dataset = forecast_dataset(forecast[0], source, task)
         if path.suffix == '.zarr':
@@ -137,7 +139,7 @@ def write_forecast(path: PathLike, forecast: np.ndarray, source: ForecastInput, 
         else:
             dataset.to_netcdf(path)
     else:
-        raise ValueError(f'--out {path}: unsupported output {path.suffix!r}; expected {ARRAY_SUFFIXES + XARRAY_SUFFIXES}')
+        raise UserValueError(f'--out {path}: unsupported output {path.suffix!r}; expected {ARRAY_SUFFIXES + XARRAY_SUFFIXES}')
     return path
 
 
@@ -222,9 +224,9 @@ def forecast_file(predictor, task: str, input_path: PathLike, out: PathLike, hor
 
     out = Path(out)
     if Path(input_path).resolve() == out.resolve():
-        raise ValueError(f'--out {out} is the input file')
+        raise UserValueError(f'--out {out} is the input file')
     if out.suffix in XARRAY_SUFFIXES and not is_xarray_path(input_path):
-        raise ValueError(f'--out {out}: a netCDF/zarr forecast needs a netCDF/zarr input; write {ARRAY_SUFFIXES}')
+        raise UserValueError(f'--out {out}: a netCDF/zarr forecast needs a netCDF/zarr input; write {ARRAY_SUFFIXES}')
     spec = predictor.task(task)
     source = read_input(input_path, key, variable, time_dim, channel_dim)
     preds = predictor.predict(source.values, task, horizon, batch_size=batch_size, precision=precision,

@@ -18,12 +18,14 @@ from typing import Mapping, Union
 
 import torch
 
+from ..errors import UserValueError
+
 TENSORS_KEY = 'tensors_sha256'
 CARD_HASH_KEY = 'card_sha256'
 """Metadata keys of an export's hashes."""
 
 
-class IntegrityError(ValueError):
+class IntegrityError(UserValueError):
     """A file whose contents are not what its recorded hashes say."""
 
 

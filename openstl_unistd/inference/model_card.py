@@ -16,6 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 from torch import nn
 
 from ..core.scaling import Scaling
+from ..errors import UserValueError
 from ..tasks import TaskSpec, resolve_task
 
 CARD_KEY = 'openstl_unistd'
@@ -54,7 +55,7 @@ class ModelCard:
         names = [t.name for t in self.tasks]
         missing = [name for name in names if name not in self.scalings]
         if missing:
-            raise ValueError(f'model card: no scaling for task(s) {missing}')
+            raise UserValueError(f'model card: no scaling for task(s) {missing}')
         for spec in self.tasks:
             self.scalings[spec.name].check_channels(spec.channels, spec.name)
 
@@ -66,7 +67,7 @@ class ModelCard:
         for spec in self.tasks:
             if spec.name == name:
                 return spec
-        raise ValueError(f'unknown task {name!r}: this model serves {self.task_names}')
+        raise UserValueError(f'unknown task {name!r}: this model serves {self.task_names}')
 
     @property
     def random_backbone(self) -> bool:
@@ -99,9 +100,9 @@ class ModelCard:
         """From :meth:`to_dict`; ``source`` (the file) is named in errors."""
         missing = [key for key in ('model', 'tasks', 'scalings') if key not in data]
         if missing:
-            raise ValueError(f'{source}: the model card lacks {missing}')
+            raise UserValueError(f'{source}: the model card lacks {missing}')
         if data.get('format', CARD_FORMAT) > CARD_FORMAT:
-            raise ValueError(f'{source}: model card format {data["format"]} is newer than this version '
+            raise UserValueError(f'{source}: model card format {data["format"]} is newer than this version '
                              f'reads ({CARD_FORMAT}); update openstl-unistd')
         tasks = tuple(resolve_task(dict(t)) for t in data['tasks'])
         scalings = {name: Scaling.from_dict(s, f"{source}: scaling of task '{name}'")
@@ -116,7 +117,7 @@ class ModelCard:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise ValueError(f'{source}: the model card is not valid JSON ({error})') from None
+            raise UserValueError(f'{source}: the model card is not valid JSON ({error})') from None
         return cls.from_dict(data, source)
 
     def replace(self, **changes) -> 'ModelCard':
@@ -207,14 +208,14 @@ def training_card(cfg: Mapping, tasks: Sequence[TaskSpec], datamodules: Sequence
             scalings.setdefault(name, scaling)
     missing = [name for name in names if name not in scalings]
     if missing:
-        raise ValueError(f'no dataset gives the scaling of task(s) {missing}')
+        raise UserValueError(f'no dataset gives the scaling of task(s) {missing}')
     backbone = backbone_record(_plain(dict(cfg['model'])))
     if inherited is not None and inherited.backbone is not None and backbone is not None:
         if inherited.backbone.get('sha256') != backbone.get('sha256'):
-            raise ValueError(f"init_from: the model was trained with backbone {inherited.backbone}, the config's "
+            raise UserValueError(f"init_from: the model was trained with backbone {inherited.backbone}, the config's "
                              f'model has {backbone}; use the same pretrained weights (or none for both)')
         seed = inherited.backbone.get('seed')
         if seed is not None and backbone.get('seed') is not None and seed != backbone['seed']:
-            raise ValueError(f"init_from: the model's random backbone was drawn with seed {seed}, the config's model "
+            raise UserValueError(f"init_from: the model's random backbone was drawn with seed {seed}, the config's model "
                              f"has backbone_seed={backbone['seed']}; set model.backbone_seed={seed}")
     return card_from_config(cfg, tasks, scalings, backbone)

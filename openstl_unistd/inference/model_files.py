@@ -14,6 +14,7 @@ from typing import Literal, Optional, Union
 import torch
 
 from ..core.state_diff import StateDiff
+from ..errors import UserValueError
 from .checkpoint_io import load_checkpoint
 from .integrity import check_export_hashes
 from .model_card import CARD_KEY, ModelCard
@@ -47,7 +48,7 @@ class ModelFile:
 
     def require_card(self) -> ModelCard:
         if self.card is None:
-            raise ValueError(f'{self.path}: the checkpoint holds no model card (it predates them or was written '
+            raise UserValueError(f'{self.path}: the checkpoint holds no model card (it predates them or was written '
                              'by another tool); give the config it was trained with (-c CONFIG / config=...)')
         return self.card
 
@@ -71,9 +72,9 @@ def _read_export(path: Path) -> ModelFile:
             metadata = handle.metadata() or {}
         state = load_file(str(path), device='cpu')
     except Exception as error:  # a corrupt or foreign file: say which one
-        raise ValueError(f'{path}: cannot read the .safetensors file ({type(error).__name__}: {error})') from error
+        raise UserValueError(f'{path}: cannot read the .safetensors file ({type(error).__name__}: {error})') from error
     if metadata.get('format') not in (EXPORT_FORMAT, *UNHASHED_FORMATS) or CARD_KEY not in metadata:
-        raise ValueError(f'{path}: not an openstl-unistd export (metadata format {metadata.get("format")!r}, '
+        raise UserValueError(f'{path}: not an openstl-unistd export (metadata format {metadata.get("format")!r}, '
                          f'expected {EXPORT_FORMAT!r}); write one with tools/export.py')
     check_export_hashes(path, state, metadata, metadata[CARD_KEY])
     return ModelFile(path, 'export', state, ModelCard.from_json(metadata[CARD_KEY], str(path)))
@@ -85,11 +86,11 @@ def _read_checkpoint(path: Path) -> ModelFile:
         state = {k[len(LIGHTNING_PREFIX):]: v for k, v in checkpoint['state_dict'].items()
                  if k.startswith(LIGHTNING_PREFIX)}
         if not state:
-            raise ValueError(f'{path}: its state_dict has no {LIGHTNING_PREFIX!r} keys; not a checkpoint of our methods')
+            raise UserValueError(f'{path}: its state_dict has no {LIGHTNING_PREFIX!r} keys; not a checkpoint of our methods')
     elif checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
         state = dict(checkpoint)  # a plain model.state_dict()
     else:
-        raise ValueError(f'{path}: neither a Lightning checkpoint (no "state_dict") nor a model state dict')
+        raise UserValueError(f'{path}: neither a Lightning checkpoint (no "state_dict") nor a model state dict')
     card = checkpoint.get(CARD_KEY) if 'state_dict' in checkpoint else None
     return ModelFile(path, 'checkpoint', state, ModelCard.from_dict(card, str(path)) if card is not None else None)
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..core.scaling import Scaling
+from ..errors import UserValueError
 from ..models.rollout import roll_out
 from ..tasks import TaskSpec
 from .model_card import ModelCard
@@ -38,7 +39,7 @@ def check_precision(precision: str) -> tuple[torch.dtype, Optional[torch.dtype]]
     try:
         return PRECISIONS[str(precision)]
     except KeyError:
-        raise ValueError(f'precision {precision!r} is not supported; use one of {sorted(PRECISIONS)}') from None
+        raise UserValueError(f'precision {precision!r} is not supported; use one of {sorted(PRECISIONS)}') from None
 
 
 def check_input_shape(shape: tuple, spec: TaskSpec, source: str = 'input') -> None:
@@ -46,14 +47,14 @@ def check_input_shape(shape: tuple, spec: TaskSpec, source: str = 'input') -> No
     t, c, h, w = spec.input_shape
     shape = tuple(shape)
     if len(shape) != 5:
-        raise ValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
+        raise UserValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
                          f'got {len(shape)} dimensions {shape}')
     wrong = [f'{label} is {got}, expected {want}' for label, got, want in zip('CHW', shape[2:], (c, h, w))
              if got != want]
     if shape[1] < t:
         wrong.insert(0, f'T is {shape[1]}, expected at least {t}')
     if wrong:
-        raise ValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
+        raise UserValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
                          f'got {shape}: ' + '; '.join(wrong))
 
 
@@ -85,13 +86,13 @@ def check_device(device: Union[str, torch.device], option: str = 'device') -> to
     if parsed is not None and (parsed.type == 'cpu' or str(parsed) in available):
         return parsed
     others = ', '.join(repr(name) for name in available[1:]) or 'none besides the CPU'
-    raise ValueError(f"{option}: expected 'cpu', 'auto' or one of torch's devices on this machine ({others}), "
+    raise UserValueError(f"{option}: expected 'cpu', 'auto' or one of torch's devices on this machine ({others}), "
                      f'got {str(device)!r}')
 
 
 def check_horizon(horizon) -> int:
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f'horizon must be a positive integer, got {horizon!r}')
+        raise UserValueError(f'horizon must be a positive integer, got {horizon!r}')
     return int(horizon)
 
 
@@ -158,7 +159,7 @@ class Predictor:
         horizon = spec.output_frames if horizon is None else check_horizon(horizon)
         dtype, autocast = check_precision(precision)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
+            raise UserValueError(f'batch_size must be a positive integer, got {batch_size!r}')
         as_numpy = not isinstance(x, torch.Tensor)
         if as_numpy:
             x = np.asarray(x)

@@ -28,6 +28,7 @@ from torchmetrics import MeanMetric
 from ..core.metrics import ForecastMetrics
 from ..core.schedules import warmup_cosine
 from ..core.state_diff import StateDiff
+from ..errors import UserValueError
 from ..tasks import KNOWN_TASKS, TaskSpec
 from .options import TrainingOptions
 
@@ -243,7 +244,7 @@ class MultiTaskTraining:
         if problem:
             path = getattr(self._trainer, 'ckpt_path', None) if self._trainer is not None else None
             name = f'checkpoint {str(path)!r}' if path else 'the checkpoint'
-            raise ValueError(f'{name} does not fit the config: {problem}')
+            raise UserValueError(f'{name} does not fit the config: {problem}')
 
     # ---- test ---------------------------------------------------------------------------------
 
@@ -258,7 +259,7 @@ class MultiTaskTraining:
         """The per-pixel training mean ``(C, H, W)`` of ``task`` in model range (from the data module)."""
         datamodule = getattr(self.trainer, 'datamodule', None)
         if not hasattr(datamodule, 'train_mean'):
-            raise ValueError('evaluation.train_mean needs a data module with training data (train_mean)')
+            raise UserValueError('evaluation.train_mean needs a data module with training data (train_mean)')
         return datamodule.train_mean(task, self.options.train_mean_samples)
 
     def metric_options(self, task: str) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import ClassVar, Mapping, Optional
 
-from ..errors import check_known_keys
+from ..errors import UserValueError, check_known_keys
 
 
 def _in(section: Optional[str], default):
@@ -83,7 +83,7 @@ class RankSearchOptions:
 
     def __post_init__(self) -> None:
         if self.formulation not in self.FORMULATIONS:
-            raise ValueError(f'rank_search.formulation must be one of {self.FORMULATIONS}, got {self.formulation!r}')
+            raise UserValueError(f'rank_search.formulation must be one of {self.FORMULATIONS}, got {self.formulation!r}')
 
     @property
     def step_size(self) -> float:
@@ -117,7 +117,7 @@ def method_spec(cfg: Mapping) -> tuple[str, dict]:
         options = method.to_dict() if hasattr(method, 'to_dict') else dict(method)
         method = options.pop('type', None)
     if method not in METHODS:
-        raise ValueError(f'method {method!r} is unknown; known methods: {sorted(METHODS)}')
+        raise UserValueError(f'method {method!r} is unknown; known methods: {sorted(METHODS)}')
     check_known_keys(options, METHODS[method], f"config section 'method ({method})'")
     return method, options
 

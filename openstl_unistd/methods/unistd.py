@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..core.rank_budget import BudgetSGD
+from ..errors import UserValueError
 from ..modules.ra_moe import (clamp_ranks_, initial_total_rank, ra_moe_modules, rank_budget_loss, rank_parameters,
                               round_and_freeze_ranks)
 from ..tasks import TaskSpec
@@ -46,7 +47,7 @@ class RankSearchTraining(MultiTaskTraining):
         lowest = sum(m.rank.numel() for m in modules)
         highest = sum(m.rank.numel() * m.max_rank for m in modules)
         if modules and not lowest <= self.rank_budget <= highest:
-            raise ValueError(f'rank_search.budget must lie in [{lowest}, {highest}] (every rank in [1, max_rank]), '
+            raise UserValueError(f'rank_search.budget must lie in [{lowest}, {highest}] (every rank in [1, max_rank]), '
                              f'got {self.rank_budget:g}')
 
     @property

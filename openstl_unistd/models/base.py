@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from ..errors import UserValueError
 from ..tasks import TaskLike, TaskSpec, resolve_tasks
 from .rollout import check_decode, passes_needed, roll_out
 
@@ -29,7 +30,7 @@ class MultiTaskModel(nn.Module):
         try:
             return self.tasks[name]
         except (KeyError, TypeError):
-            raise ValueError(f'unknown task {name!r}: this model serves {sorted(self.tasks)}') from None
+            raise UserValueError(f'unknown task {name!r}: this model serves {sorted(self.tasks)}') from None
 
     def pass_frames(self, task: str) -> int:
         """``F``: frames one :meth:`step` of ``task`` gives (``T'`` direct, ``T`` rollout)."""
@@ -82,6 +83,6 @@ class MultiTaskModel(nn.Module):
                 labels = ('T', 'C', 'H', 'W')
                 wrong = '; ' + ', '.join(f'{label} is {got}, expected {want}' for label, got, want
                                          in zip(labels, x.shape[1:], expected) if got != want)
-            raise ValueError(f"task '{task}': expected input of shape (B, T, C, H, W) = (B, {t}, {c}, {h}, {w}), "
+            raise UserValueError(f"task '{task}': expected input of shape (B, T, C, H, W) = (B, {t}, {c}, {h}, {w}), "
                              f'got {tuple(x.shape)}{wrong}')
         return spec

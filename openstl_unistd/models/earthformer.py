@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UserValueError
 from ..modules.cuboid_attention import (CuboidCrossAttentionBlock, CuboidSelfAttentionBlock, cross_attention_pattern,
                                         self_attention_pattern)
 from ..modules.cuboid_layers import (CuboidPositionEmbedding, PatchMerging3D, SpatialUpsample, check_init_mode,
@@ -34,7 +35,7 @@ def _per_level(value, levels: int, argument: str, nested: bool = True) -> list:
     if shared:
         return [value] * levels
     if len(value) != levels:
-        raise ValueError(f'{argument} must give one entry per level ({levels}), got {len(value)}: {value!r}')
+        raise UserValueError(f'{argument} must give one entry per level ({levels}), got {len(value)}: {value!r}')
     return value
 
 
@@ -43,7 +44,7 @@ def _patterns(names, levels: int, argument: str) -> list[str]:
         return [names] * levels
     names = list(names)
     if len(names) != levels:
-        raise ValueError(f'{argument} must give one pattern per level ({levels}), got {names!r}')
+        raise UserValueError(f'{argument} must give one pattern per level ({levels}), got {names!r}')
     return names
 
 
@@ -197,17 +198,17 @@ class EarthformerCore(nn.Module):
     ) -> None:
         super().__init__()
         if len(enc_depth) != len(dec_depth):
-            raise ValueError(f'enc_depth and dec_depth must have the same length, got {list(enc_depth)} and '
+            raise UserValueError(f'enc_depth and dec_depth must have the same length, got {list(enc_depth)} and '
                              f'{list(dec_depth)}')
         if global_dim_ratio != 1 and not separate_global_qkv:
-            raise ValueError(f'global_dim_ratio != 1 needs separate_global_qkv=True, got '
+            raise UserValueError(f'global_dim_ratio != 1 needs separate_global_qkv=True, got '
                              f'global_dim_ratio={global_dim_ratio}')
         if z_init_method not in Z_INIT_METHODS:
-            raise ValueError(f'z_init_method must be one of {Z_INIT_METHODS}, got {z_init_method!r}')
+            raise UserValueError(f'z_init_method must be one of {Z_INIT_METHODS}, got {z_init_method!r}')
         if downsample_type != 'patch_merge':
-            raise ValueError(f"downsample_type must be 'patch_merge', got {downsample_type!r}")
+            raise UserValueError(f"downsample_type must be 'patch_merge', got {downsample_type!r}")
         if upsample_type != 'upsample':
-            raise ValueError(f"upsample_type must be 'upsample', got {upsample_type!r}")
+            raise UserValueError(f"upsample_type must be 'upsample', got {upsample_type!r}")
         for argument, mode in (('attn_linear_init_mode', attn_linear_init_mode),
                                ('ffn_linear_init_mode', ffn_linear_init_mode),
                                ('down_up_linear_init_mode', down_up_linear_init_mode)):
@@ -216,7 +217,7 @@ class EarthformerCore(nn.Module):
         check_init_mode('norm_init_mode', norm_init_mode)
         levels = len(enc_depth)
         if not 0 <= dec_cross_start < levels:
-            raise ValueError(f'dec_cross_start must be in [0, {levels}), got {dec_cross_start}')
+            raise UserValueError(f'dec_cross_start must be in [0, {levels}), got {dec_cross_start}')
         self.max_shape = (max_in_frames, max_out_frames, max_height, max_width)
         self.base_units = base_units
         self.global_dim_ratio = global_dim_ratio
@@ -227,7 +228,7 @@ class EarthformerCore(nn.Module):
         if block_units is None:
             block_units = [base_units * int((max(downsample) ** scale_alpha) ** i) for i in range(levels)]
         elif len(block_units) != levels or block_units[0] != base_units:
-            raise ValueError(f'block_units must have {levels} entries starting with base_units = {base_units}, '
+            raise UserValueError(f'block_units must have {levels} entries starting with base_units = {base_units}, '
                              f'got {list(block_units)}')
         merges = [PatchMerging3D(block_units[i], block_units[i + 1], downsample, norm_layer, padding_type,
                                  down_up_linear_init_mode, norm_init_mode) for i in range(levels - 1)]

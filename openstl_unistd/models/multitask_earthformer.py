@@ -12,6 +12,7 @@ from typing import Mapping, Optional, Sequence
 import torch
 from torch import nn
 
+from ..errors import UserValueError
 from ..modules.cuboid_layers import build_stem_and_head
 from ..tasks import TaskLike
 from .base import MultiTaskModel
@@ -54,7 +55,7 @@ class MultiTaskEarthformer(MultiTaskModel):
         depth = {name: spec.encoder_depth for name, spec in self.tasks.items()}
         unknown = sorted(set(halvings or {}) - set(self.tasks))
         if unknown:
-            raise ValueError(f'halvings given for task(s) {unknown} this model does not serve')
+            raise UserValueError(f'halvings given for task(s) {unknown} this model does not serve')
         depth.update(halvings or {})
         self.stems, self.heads, grids = nn.ModuleDict(), nn.ModuleDict(), {}
         for name, spec in self.tasks.items():

@@ -13,6 +13,7 @@ from typing import Mapping, Optional, Sequence
 import torch
 from torch import nn
 
+from ..errors import UserValueError
 from ..modules.simvp_blocks import MidIncepNet, MidMetaNet
 from ..tasks import TaskLike
 from .base import MultiTaskModel
@@ -53,17 +54,17 @@ class MultiTaskSimVP(MultiTaskModel):
         super().__init__(tasks, decode)
         kind = model_type.lower()
         if kind not in MODEL_TYPES:
-            raise ValueError(f'model_type must be one of {MODEL_TYPES}, got {model_type!r}')
+            raise UserValueError(f'model_type must be one of {MODEL_TYPES}, got {model_type!r}')
         depths = {name: N_S for name in self.tasks}
         unknown = sorted(set(spatial_depths or {}) - set(self.tasks))
         if unknown:
-            raise ValueError(f'spatial_depths given for task(s) {unknown} this model does not serve')
+            raise UserValueError(f'spatial_depths given for task(s) {unknown} this model does not serve')
         depths.update(spatial_depths or {})
         for name, spec in self.tasks.items():
             check_spatial_depth(depths[name])
             factor = 2 ** (depths[name] // 2)
             if spec.height % factor or spec.width % factor:
-                raise ValueError(f"task '{name}': H and W must be multiples of 2 ** (N_S // 2) = {factor} "
+                raise UserValueError(f"task '{name}': H and W must be multiples of 2 ** (N_S // 2) = {factor} "
                                  f'for N_S={depths[name]}, got H={spec.height}, W={spec.width}')
         self.model_type = kind
         self.spatial_depths = depths

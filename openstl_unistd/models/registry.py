@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 from torch import nn
 
-from ..errors import UserKeyError
+from ..errors import UserKeyError, UserValueError
 from ..tasks import TaskSpec
 from .multitask_earthformer import MultiTaskEarthformer
 from .multitask_simvp import MultiTaskSimVP
@@ -21,7 +21,7 @@ MODEL_TYPES: dict[str, type[nn.Module]] = {'UniSTD': UniSTD, 'SimVP': MultiTaskS
 def check_model_type(model_type: object) -> type[nn.Module]:
     """The class of ``model_type``; a ``ValueError`` listing the known types otherwise."""
     if model_type not in MODEL_TYPES:
-        raise ValueError(f'model type {model_type!r} is unknown; known types: {sorted(MODEL_TYPES)}')
+        raise UserValueError(f'model type {model_type!r} is unknown; known types: {sorted(MODEL_TYPES)}')
     return MODEL_TYPES[model_type]
 
 

@@ -5,6 +5,8 @@ from typing import Callable
 
 import torch
 
+from ..errors import UserValueError
+
 DECODE_MODES = ('direct', 'rollout')
 """How a model reaches a task's ``T'`` frames: ``'direct'`` decodes all ``T'`` in one pass; ``'rollout'``
 is a ``T → T`` model rolled out ``⌈T'/T⌉`` times (truncated when ``T' < T``), as OpenSTL's SimVP method."""
@@ -12,7 +14,7 @@ is a ``T → T`` model rolled out ``⌈T'/T⌉`` times (truncated when ``T' < T`
 
 def check_decode(decode: str) -> str:
     if decode not in DECODE_MODES:
-        raise ValueError(f'decode must be one of {DECODE_MODES}, got {decode!r}')
+        raise UserValueError(f'decode must be one of {DECODE_MODES}, got {decode!r}')
     return decode
 
 

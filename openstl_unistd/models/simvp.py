@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import UserValueError
 from ..modules.simvp_blocks import ConvSC
 
 MODEL_TYPES = ('incepu', 'gsta', 'tau')
@@ -17,7 +18,7 @@ MODEL_TYPES = ('incepu', 'gsta', 'tau')
 
 def check_spatial_depth(N_S: int) -> None:
     if not isinstance(N_S, int) or N_S < 2 or N_S % 2:
-        raise ValueError(f'N_S must be an even integer of at least 2 (a plain and a stride-2 layer '
+        raise UserValueError(f'N_S must be an even integer of at least 2 (a plain and a stride-2 layer '
                          f'per halving), got {N_S!r}')
 
 

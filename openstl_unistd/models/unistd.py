@@ -6,6 +6,7 @@ from typing import Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from ..errors import UserValueError
 from ..modules.adapter import adapter_part, adapters, set_backbone_trainable
 from ..modules.backbone import RANDOM_BACKBONE_SEED, build_backbone
 from ..modules.lora_injection import inject_ra_moe
@@ -40,7 +41,7 @@ def _options(kind: str, value: Union[bool, Mapping, None], defaults: dict) -> Op
         return None
     unknown = sorted(set(value) - set(defaults))
     if unknown:
-        raise ValueError(f'unknown {kind} option(s) {unknown}; valid options: {sorted(defaults)}')
+        raise UserValueError(f'unknown {kind} option(s) {unknown}; valid options: {sorted(defaults)}')
     return {**defaults, **value}
 
 
@@ -54,7 +55,7 @@ def _checkpointing_parts(value, served: Sequence[str]) -> tuple[frozenset[str], 
     expected = ("False, True (every task's full-resolution task ends), a list of task names, or a dict with "
                 f"{' and/or '.join(repr(p) for p in CHECKPOINTING_PARTS)} (task_ends: a bool or a list of task "
                 "names; blocks: a bool)")
-    wrong = ValueError(f'checkpointing: expected {expected}; got {value!r} ({type(value).__name__})')
+    wrong = UserValueError(f'checkpointing: expected {expected}; got {value!r} ({type(value).__name__})')
     parts = dict(value) if isinstance(value, Mapping) else {'task_ends': value}
     if set(parts) - set(CHECKPOINTING_PARTS) or not isinstance(parts.get('blocks', False), bool):
         raise wrong
@@ -64,7 +65,7 @@ def _checkpointing_parts(value, served: Sequence[str]) -> tuple[frozenset[str], 
     elif isinstance(ends, (list, tuple)) and all(isinstance(name, str) for name in ends):
         unknown = sorted(set(ends) - set(served) - set(KNOWN_TASKS))
         if unknown:
-            raise ValueError(f'checkpointing: unknown task(s) {unknown}; this model serves {sorted(served)}')
+            raise UserValueError(f'checkpointing: unknown task(s) {unknown}; this model serves {sorted(served)}')
         names = set(ends) & set(served)
     else:
         raise wrong
@@ -126,7 +127,7 @@ class UniSTD(MultiTaskModel):
     ) -> None:
         super().__init__(tasks, decode)
         if inner_channels != 'frames' and (not isinstance(inner_channels, int) or inner_channels < 1):
-            raise ValueError(f"inner_channels must be 'frames' or a positive integer, got {inner_channels!r}")
+            raise UserValueError(f"inner_channels must be 'frames' or a positive integer, got {inner_channels!r}")
         self.skip = bool(skip)
         checkpointed, checkpoint_blocks = _checkpointing_parts(checkpointing, list(self.tasks))
         lora_options = _options('lora', lora, PAPER_LORA)

@@ -9,7 +9,7 @@ import torch
 import torch.utils.checkpoint
 from torch import nn
 
-from ..errors import UserTypeError
+from ..errors import UserTypeError, UserValueError
 from .pretrained import (
     PathLike, PretrainedWeightsNotFoundError, find_cached_weights, hf_cache_dir, load_backbone_weights,
     read_state_dict)
@@ -89,7 +89,7 @@ def _weights_file(label: str, model_name: str, scheme: BackboneScheme | None,
         f'`huggingface-cli download {hf_repo} model.safetensors`' if hf_repo else 'the model authors')
     if pretrained is True:
         if hf_repo is None:
-            raise ValueError(f"backbone '{label}': timm knows no pretrained weights for {model_name}; "
+            raise UserValueError(f"backbone '{label}': timm knows no pretrained weights for {model_name}; "
                              'give a weights file as pretrained=<path>')
         cached = find_cached_weights(hf_repo)
         if cached is None:
@@ -151,9 +151,9 @@ def build_backbone(name: str = 'clip', pretrained: Union[bool, PathLike] = False
     model_name = scheme.model_name if scheme else name
     architecture = model_name.split('.')[0]
     if not timm.is_model(architecture):
-        raise ValueError(f'unknown backbone {name!r}: use one of {sorted(BACKBONE_SCHEMES)} or a timm ViT name')
+        raise UserValueError(f'unknown backbone {name!r}: use one of {sorted(BACKBONE_SCHEMES)} or a timm ViT name')
     if name == 'random' and pretrained is not False:
-        raise ValueError("backbone 'random' is the untrained CLIP architecture; it takes pretrained=False")
+        raise UserValueError("backbone 'random' is the untrained CLIP architecture; it takes pretrained=False")
     weights = _weights_file(name, model_name, scheme, pretrained) if pretrained is not False else None
     state = read_state_dict(weights) if weights is not None else None
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..errors import UserValueError
 from .cuboid_layers import (PositionwiseFFN, check_init_mode, check_padding_type, init_linear, init_norm, norm_layer,
                             pad_thw, unpad_thw)
 
@@ -35,7 +36,7 @@ Strategy = tuple[str, str, str]
 def _check_strategy(strategy: Sequence[str], argument: str = 'strategy') -> Strategy:
     strategy = tuple(strategy)
     if len(strategy) != 3 or any(s not in ('l', 'd') for s in strategy):
-        raise ValueError(f"{argument} must be three of 'l' (local) / 'd' (dilated), got {strategy!r}")
+        raise UserValueError(f"{argument} must be three of 'l' (local) / 'd' (dilated), got {strategy!r}")
     return strategy
 
 
@@ -236,9 +237,9 @@ class CuboidSelfAttention(nn.Module):
                  ffn_linear_init_mode: str = '0', norm_init_mode: str = '0') -> None:
         super().__init__()
         if dim % num_heads != 0:
-            raise ValueError(f'dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}')
+            raise UserValueError(f'dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}')
         if global_dim_ratio != 1 and not separate_global_qkv:
-            raise ValueError(f'global_dim_ratio != 1 needs separate_global_qkv=True, got '
+            raise UserValueError(f'global_dim_ratio != 1 needs separate_global_qkv=True, got '
                              f'global_dim_ratio={global_dim_ratio}, separate_global_qkv={separate_global_qkv}')
         check_padding_type(padding_type)
         check_init_mode('norm_init_mode', norm_init_mode)
@@ -401,11 +402,11 @@ class CuboidCrossAttention(nn.Module):
                  attn_linear_init_mode: str = '0', ffn_linear_init_mode: str = '0', norm_init_mode: str = '0') -> None:
         super().__init__()
         if dim % num_heads != 0:
-            raise ValueError(f'dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}')
+            raise UserValueError(f'dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}')
         if n_temporal < 1:
-            raise ValueError(f'n_temporal must be ≥ 1, got {n_temporal}')
+            raise UserValueError(f'n_temporal must be ≥ 1, got {n_temporal}')
         if global_dim_ratio != 1 and not separate_global_qkv:
-            raise ValueError(f'global_dim_ratio != 1 needs separate_global_qkv=True, got '
+            raise UserValueError(f'global_dim_ratio != 1 needs separate_global_qkv=True, got '
                              f'global_dim_ratio={global_dim_ratio}, separate_global_qkv={separate_global_qkv}')
         check_padding_type(padding_type)
         check_init_mode('norm_init_mode', norm_init_mode)
@@ -542,7 +543,7 @@ class CuboidSelfAttentionBlock(nn.Module):
                  ffn_linear_init_mode: str = '0', norm_init_mode: str = '0') -> None:
         super().__init__()
         if not (len(cuboid_sizes) == len(shift_sizes) == len(strategies) >= 1):
-            raise ValueError(f'a self-attention block needs as many cuboid sizes, shift sizes and strategies (≥ 1), '
+            raise UserValueError(f'a self-attention block needs as many cuboid sizes, shift sizes and strategies (≥ 1), '
                              f'got {list(cuboid_sizes)}, {list(shift_sizes)}, {list(strategies)}')
         self.use_inter_ffn = use_inter_ffn
         self.use_global_vector = use_global_vector
@@ -599,7 +600,7 @@ class CuboidCrossAttentionBlock(nn.Module):
                  norm_init_mode: str = '0') -> None:
         super().__init__()
         if not (len(cuboid_hws) == len(shift_hws) == len(strategies) == len(n_temporals) >= 1):
-            raise ValueError(f'a cross-attention block needs as many cuboid sizes, shifts, strategies and n_temporal '
+            raise UserValueError(f'a cross-attention block needs as many cuboid sizes, shifts, strategies and n_temporal '
                              f'(≥ 1), got {list(cuboid_hws)}, {list(shift_hws)}, {list(strategies)}, '
                              f'{list(n_temporals)}')
         self.use_inter_ffn = use_inter_ffn
@@ -661,7 +662,7 @@ def self_attention_pattern(name: str, shape: Sequence[int]) -> tuple[list, list,
         k = min(int(dilate.group(1)), h, w)
         cuboids = [(t, 1, 1), (1, h // k, 1), (1, h // k, 1), (1, 1, w // k), (1, 1, w // k)]
         return cuboids, [_LOCAL, _DILATED, _LOCAL, _DILATED, _LOCAL], [_NO_SHIFT] * 5
-    raise ValueError(f"unknown self-attention pattern {name!r}; known: 'full', 'axial', 'divided_st', 'video_swin', "
+    raise UserValueError(f"unknown self-attention pattern {name!r}; known: 'full', 'axial', 'divided_st', 'video_swin', "
                      f"'video_swin_PxM', 'spatial_lg_v1', 'spatial_lg_M', 'axial_space_dilate_K'")
 
 
@@ -670,7 +671,7 @@ def cross_attention_pattern(name: str, shape: Sequence[int]) -> tuple[list, list
     of shape ``(T, H, W, C)``. Returns ``(cuboid_hws, shift_hws, strategies, n_temporals)``."""
     match = re.fullmatch(r'cross_(\d+)x(\d+)(_lg|_heter)?', name)
     if not match or match.group(1) != match.group(2):
-        raise ValueError(f"unknown cross-attention pattern {name!r}; known: 'cross_KxK', 'cross_KxK_lg', "
+        raise UserValueError(f"unknown cross-attention pattern {name!r}; known: 'cross_KxK', 'cross_KxK_lg', "
                          f"'cross_KxK_heter'")
     k = min(int(match.group(1)), shape[1], shape[2])
     if match.group(3) is None:

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import UserValueError
+
 PADDING_TYPES = ('ignore', 'zeros', 'nearest')
 """``ignore``: zero-pad and mask the padding out of attention; ``zeros``: zero-pad, attend to it;
 ``nearest``: resize by nearest-neighbour interpolation instead of padding."""
@@ -35,25 +37,25 @@ _ACTIVATIONS = {
 def activation(name: str) -> nn.Module:
     """The activation Earthformer names ``name`` (``leaky`` is LeakyReLU with slope 0.1)."""
     if name not in _ACTIVATIONS:
-        raise ValueError(f'activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}')
+        raise UserValueError(f'activation must be one of {sorted(_ACTIVATIONS)}, got {name!r}')
     return _ACTIVATIONS[name]()
 
 
 def norm_layer(name: str, dim: int) -> nn.Module:
     """Channel-last normalisation; only Earthformer's ``layer_norm`` (eps 1e-5) is provided."""
     if name != 'layer_norm':
-        raise ValueError(f"norm_layer must be 'layer_norm', got {name!r}")
+        raise UserValueError(f"norm_layer must be 'layer_norm', got {name!r}")
     return nn.LayerNorm(dim, eps=1e-5)
 
 
 def check_padding_type(padding_type: str) -> None:
     if padding_type not in PADDING_TYPES:
-        raise ValueError(f'padding_type must be one of {PADDING_TYPES}, got {padding_type!r}')
+        raise UserValueError(f'padding_type must be one of {PADDING_TYPES}, got {padding_type!r}')
 
 
 def check_init_mode(argument: str, mode: str, allowed: Sequence[str] = ('0',)) -> None:
     if mode not in allowed:
-        raise ValueError(f'{argument} must be one of {tuple(allowed)}, got {mode!r}')
+        raise UserValueError(f'{argument} must be one of {tuple(allowed)}, got {mode!r}')
 
 
 def init_linear(layer: nn.Linear, mode: str = '0') -> None:
@@ -63,7 +65,7 @@ def init_linear(layer: nn.Linear, mode: str = '0') -> None:
     elif mode == '1':
         nn.init.kaiming_normal_(layer.weight, a=0.1, mode='fan_out', nonlinearity='leaky_relu')
     else:
-        raise ValueError(f"linear init mode must be '0' or '1', got {mode!r}")
+        raise UserValueError(f"linear init mode must be '0' or '1', got {mode!r}")
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
 
@@ -119,7 +121,7 @@ class CuboidPositionEmbedding(nn.Module):
     def __init__(self, dim: int, max_t: int, max_h: int, max_w: int, kind: str = 't+hw') -> None:
         super().__init__()
         if kind not in ('t+h+w', 't+hw'):
-            raise ValueError(f"pos_embed_type must be 't+h+w' or 't+hw', got {kind!r}")
+            raise UserValueError(f"pos_embed_type must be 't+h+w' or 't+hw', got {kind!r}")
         self.dim, self.max_t, self.max_h, self.max_w, self.kind = dim, max_t, max_h, max_w, kind
         self.t_embed = nn.Embedding(max_t, dim)
         if kind == 't+h+w':
@@ -199,7 +201,7 @@ class PatchMerging3D(nn.Module):
         check_init_mode('norm_init_mode', norm_init_mode)
         self.downsample = tuple(int(d) for d in downsample)
         if len(self.downsample) != 3 or min(self.downsample) < 1:
-            raise ValueError(f'downsample must be three positive factors (t, h, w), got {downsample!r}')
+            raise UserValueError(f'downsample must be three positive factors (t, h, w), got {downsample!r}')
         self.dim, self.out_dim, self.padding_type = dim, out_dim, padding_type
         self.linear_init_mode = linear_init_mode
         merged = math.prod(self.downsample) * dim
@@ -274,7 +276,7 @@ def _scale3(scale: Union[int, Sequence[int]], argument: str) -> tuple[int, int, 
         return (1,) + scale
     if len(scale) == 3:
         return scale
-    raise ValueError(f'{argument} must be an int, (h, w) or (t, h, w), got {scale!r}')
+    raise UserValueError(f'{argument} must be an int, (h, w) or (t, h, w), got {scale!r}')
 
 
 class ConvStem(nn.Module):
@@ -288,7 +290,7 @@ class ConvStem(nn.Module):
                  linear_init_mode: str = '0', norm_init_mode: str = '0') -> None:
         super().__init__()
         if num_conv_layers == 0 and in_channels != dim:
-            raise ValueError(f'initial_downsample_conv_layers=0 needs input channels = base_units, got '
+            raise UserValueError(f'initial_downsample_conv_layers=0 needs input channels = base_units, got '
                              f'{in_channels} and {dim}')
         self.convs = conv_stack(in_channels, dim, num_conv_layers, 16, activation_name)
         self.merge = PatchMerging3D(dim, dim, _scale3(downsample_scale, 'initial_downsample_scale'),
@@ -316,7 +318,7 @@ class StackConvStem(nn.Module):
                  norm_init_mode: str = '0') -> None:
         super().__init__()
         if not (len(dims) == len(downscales) == len(num_convs) >= 1):
-            raise ValueError(f'stack conv stem needs as many dims, downscales and conv counts (≥ 1), got '
+            raise UserValueError(f'stack conv stem needs as many dims, downscales and conv counts (≥ 1), got '
                              f'{list(dims)}, {list(downscales)}, {list(num_convs)}')
         self.dims = tuple(dims)
         self.convs = nn.ModuleList([
@@ -429,13 +431,13 @@ def build_stem_and_head(
         downscales = list(initial_downsample_stack_conv_downscale_list)[:layers]
         num_convs = list(initial_downsample_stack_conv_num_conv_list)[:layers]
         if dims[-1] != base_units:
-            raise ValueError(f'initial_downsample_stack_conv_dim_list must end with base_units = {base_units}, '
+            raise UserValueError(f'initial_downsample_stack_conv_dim_list must end with base_units = {base_units}, '
                              f'got {dims}')
         stem = StackConvStem(c_in, dims, downscales, num_convs, initial_downsample_activation, padding_type,
                              down_up_linear_init_mode, norm_init_mode)
         head = StackConvHead(stem.out_shapes(t_in, height, width), height, width, num_convs, c_out,
                              initial_downsample_activation, down_up_linear_init_mode)
     else:
-        raise ValueError(f"initial_downsample_type must be 'conv' or 'stack_conv', got {initial_downsample_type!r}")
+        raise UserValueError(f"initial_downsample_type must be 'conv' or 'stack_conv', got {initial_downsample_type!r}")
     grid = stem.out_shapes(t_in, height, width)[-1][:3]
     return stem, head, grid

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import UserValueError
+
 
 def sincos_2d_position_encoding(
     height: int,
@@ -20,7 +22,7 @@ def sincos_2d_position_encoding(
     ``ω_i = temperature^(-i / k)``.
     """
     if dim % 4 != 0:
-        raise ValueError(f'2-D sin-cos position encoding needs dim divisible by 4, got {dim}')
+        raise UserValueError(f'2-D sin-cos position encoding needs dim divisible by 4, got {dim}')
     quarter = dim // 4
     omega = temperature ** (-torch.arange(quarter, device=device, dtype=torch.float64) / quarter)
     rows = torch.arange(height, device=device, dtype=torch.float64)
@@ -45,7 +47,7 @@ class SinCos2DPositionEncoding(nn.Module):
     def __init__(self, dim: int, temperature: float = 10000.0) -> None:
         super().__init__()
         if dim % 4 != 0:
-            raise ValueError(f'2-D sin-cos position encoding needs dim divisible by 4, got {dim}')
+            raise UserValueError(f'2-D sin-cos position encoding needs dim divisible by 4, got {dim}')
         self.dim = dim
         self.temperature = temperature
         self._cache: dict[tuple, torch.Tensor] = {}

@@ -13,6 +13,8 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
+from ..errors import UserValueError
+
 WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors')
 HF_CACHE_FILENAMES = (
     'model.safetensors', 'pytorch_model.bin', 'open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
@@ -69,7 +71,7 @@ def read_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
     """Tensors of a ``.pt``/``.pth``/``.bin`` (torch or TorchScript) or ``.safetensors`` file."""
     path = Path(path)
     if path.suffix not in WEIGHT_SUFFIXES:
-        raise ValueError(f'{path}: unsupported weights file type {path.suffix!r}; expected one of {WEIGHT_SUFFIXES}')
+        raise UserValueError(f'{path}: unsupported weights file type {path.suffix!r}; expected one of {WEIGHT_SUFFIXES}')
     try:
         if path.suffix == '.safetensors':
             from safetensors.torch import load_file
@@ -79,9 +81,9 @@ def read_state_dict(path: PathLike) -> dict[str, torch.Tensor]:
             return torch.jit.load(str(path), map_location='cpu').state_dict()
         state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as error:  # a corrupt or foreign file: say which one
-        raise ValueError(f'{path}: cannot read weights ({type(error).__name__}: {error})') from error
+        raise UserValueError(f'{path}: cannot read weights ({type(error).__name__}: {error})') from error
     if not isinstance(state, dict):
-        raise ValueError(f'{path}: expected a state dict, found a {type(state).__name__}')
+        raise UserValueError(f'{path}: expected a state dict, found a {type(state).__name__}')
     return state
 
 
@@ -97,16 +99,16 @@ def load_backbone_weights(
     try:
         converted = checkpoint_filter_fn(state, model)
     except Exception as error:
-        raise ValueError(f'{path}: not a ViT checkpoint timm can convert ({type(error).__name__}: {error})') from error
+        raise UserValueError(f'{path}: not a ViT checkpoint timm can convert ({type(error).__name__}: {error})') from error
     expected = {k: v for k, v in model.state_dict().items() if k.startswith(prefixes)}
     missing = [k for k in expected if k not in converted]
     if missing:
-        raise ValueError(
+        raise UserValueError(
             f'{path}: {len(missing)} of {len(expected)} backbone weights are missing, e.g. {missing[:3]} '
             f'(is it a checkpoint of this architecture?)')
     for key, tensor in expected.items():
         if converted[key].shape != tensor.shape:
-            raise ValueError(
+            raise UserValueError(
                 f'{path}: key {key!r} has shape {tuple(converted[key].shape)}, expected {tuple(tensor.shape)}')
     model.load_state_dict({k: converted[k] for k in expected}, strict=False)
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.rank_budget import round_to_budget
+from ..errors import UserValueError
 from .adapter import Adapter
 
 RANK_GRADIENTS = ('eq9', 'marginal_gain')
@@ -290,14 +291,14 @@ class RAMoELoRA(Adapter):
     ) -> None:
         super().__init__()
         if num_experts < 1 or groups < 1 or max_rank < 1:
-            raise ValueError(
+            raise UserValueError(
                 f'num_experts, groups and max_rank must be ≥ 1, got {num_experts}, {groups}, {max_rank}')
         if not 1.0 <= init_rank <= max_rank:
-            raise ValueError(f'init_rank must lie in [1, max_rank={max_rank}], got {init_rank}')
+            raise UserValueError(f'init_rank must lie in [1, max_rank={max_rank}], got {init_rank}')
         if not learn_rank and init_rank != int(init_rank):
-            raise ValueError(f'a fixed (learn_rank=False) rank must be an integer, got {init_rank}')
+            raise UserValueError(f'a fixed (learn_rank=False) rank must be an integer, got {init_rank}')
         if top_k is not None and not 1 <= top_k <= num_experts:
-            raise ValueError(f'top_k must lie in [1, num_experts={num_experts}], got {top_k}')
+            raise UserValueError(f'top_k must lie in [1, num_experts={num_experts}], got {top_k}')
         self.in_features = in_features
         self.out_features = out_features
         self.num_experts = num_experts

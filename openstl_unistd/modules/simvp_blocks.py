@@ -16,6 +16,8 @@ from timm.layers import DropPath, trunc_normal_
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import UserValueError
+
 TRANSLATOR_TYPES = ('gsta', 'tau')
 """Model types :class:`MidMetaNet` builds (SimVP v1's 'incepu' is :class:`MidIncepNet`)."""
 
@@ -76,7 +78,7 @@ class GroupConv2d(nn.Module):
         if in_channels % groups != 0:
             groups = 1
         if out_channels % groups != 0:
-            raise ValueError(f'GroupConv2d: out_channels must be divisible by groups={groups}, '
+            raise UserValueError(f'GroupConv2d: out_channels must be divisible by groups={groups}, '
                              f'got out_channels={out_channels}')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, groups=groups)
         self.norm = nn.GroupNorm(groups, out_channels)
@@ -237,7 +239,7 @@ class MetaBlock(nn.Module):
         super().__init__()
         kind = model_type.lower()
         if kind not in TRANSLATOR_TYPES:
-            raise ValueError(f'model_type must be one of {TRANSLATOR_TYPES}, got {model_type!r}')
+            raise UserValueError(f'model_type must be one of {TRANSLATOR_TYPES}, got {model_type!r}')
         block = GASubBlock if kind == 'gsta' else TAUSubBlock
         self.block = block(in_channels, kernel_size=21, mlp_ratio=mlp_ratio, drop=drop, drop_path=drop_path)
         self.reduction = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
@@ -260,9 +262,9 @@ class MidIncepNet(nn.Module):
                  groups: int = 8) -> None:
         super().__init__()
         if N2 < 2:
-            raise ValueError(f'MidIncepNet: N2 must be at least 2, got {N2}')
+            raise UserValueError(f'MidIncepNet: N2 must be at least 2, got {N2}')
         if len(incep_ker) < 2:
-            raise ValueError(f'MidIncepNet: incep_ker must have at least 2 kernel sizes, got {tuple(incep_ker)}')
+            raise UserValueError(f'MidIncepNet: incep_ker must have at least 2 kernel sizes, got {tuple(incep_ker)}')
         half = channel_hid // 2
 
         def block(c_in: int, c_out: int) -> gInception_ST:
@@ -300,11 +302,11 @@ class MidMetaNet(nn.Module):
                  mlp_ratio: float = 8.0, drop: float = 0.0, drop_path: float = 0.0) -> None:
         super().__init__()
         if N2 < 2:
-            raise ValueError(f'MidMetaNet: N2 must be at least 2, got {N2}')
+            raise UserValueError(f'MidMetaNet: N2 must be at least 2, got {N2}')
         if mlp_ratio <= 1:
-            raise ValueError(f'MidMetaNet: mlp_ratio must be greater than 1, got {mlp_ratio}')
+            raise UserValueError(f'MidMetaNet: mlp_ratio must be greater than 1, got {mlp_ratio}')
         if model_type.lower() not in TRANSLATOR_TYPES:
-            raise ValueError(f'MidMetaNet: model_type must be one of {TRANSLATOR_TYPES}, got {model_type!r}')
+            raise UserValueError(f'MidMetaNet: model_type must be one of {TRANSLATOR_TYPES}, got {model_type!r}')
         rates = torch.linspace(1e-2, drop_path, N2, device='cpu').tolist()
         rates[-1] = drop_path
         widths = [channel_in] + [channel_hid] * (N2 - 1) + [channel_in]

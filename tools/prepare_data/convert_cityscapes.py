@@ -23,6 +23,7 @@ from PIL import Image
 
 from openstl_unistd.datasets.fixtures.cityscapes import append_video, open_shard
 from openstl_unistd.engine.cli import run_tool
+from openstl_unistd.errors import UserValueError
 
 SPLITS = ('train', 'val', 'test')
 
@@ -55,7 +56,7 @@ def convert_split(source: Path, target: Path, size: int, workers: int) -> int:
     target.mkdir(parents=True, exist_ok=True)
     shard = target / 'shard_0001.hdf5'
     if shard.exists():
-        raise ValueError(f'{shard} already exists; remove it to convert again')
+        raise UserValueError(f'{shard} already exists; remove it to convert again')
     with open_shard(shard) as handle, ProcessPoolExecutor(workers) as pool:
         for index, video in enumerate(pool.map(partial(load_video, size=size), videos, chunksize=4)):
             append_video(handle, index, video)

@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 from torchmetrics import Metric
 
+from ...errors import UserValueError
 from . import image, weather
 
 KNOWN_METRICS = ('mse', 'mae', 'rmse', 'psnr', 'ssim', 'snr', 'csi', 'nino')
@@ -47,7 +48,7 @@ class ForecastMetrics(Metric):
         super().__init__()
         unknown = sorted(set(metrics) - set(KNOWN_METRICS))
         if unknown:
-            raise ValueError(f'unknown metric(s) {unknown}; known: {list(KNOWN_METRICS)}')
+            raise UserValueError(f'unknown metric(s) {unknown}; known: {list(KNOWN_METRICS)}')
         self.metrics = tuple(metrics)
         self.register_buffer('scale_mean', torch.as_tensor(mean, dtype=torch.float32), persistent=False)
         self.register_buffer('scale_std', torch.as_tensor(std, dtype=torch.float32), persistent=False)
@@ -60,7 +61,7 @@ class ForecastMetrics(Metric):
                        dist_reduce_fx='sum')
         if 'nino' in self.metrics:
             if output_frames is None or output_frames <= weather.NINO_WINDOW:
-                raise ValueError(f'the nino metric needs output_frames > {weather.NINO_WINDOW}, got {output_frames}')
+                raise UserValueError(f'the nino metric needs output_frames > {weather.NINO_WINDOW}, got {output_frames}')
             leads = output_frames - weather.NINO_WINDOW + 1
             self.add_state('nino_sums', default=torch.zeros(6, leads, dtype=torch.float64), dist_reduce_fx='sum')
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...errors import UserValueError
+
 MIN_MSE = 1e-10
 """Squared-error floor of PSNR and SNR: a perfect frame scores 100 dB instead of infinity."""
 
@@ -41,7 +43,7 @@ def ssim(pred: torch.Tensor, true: torch.Tensor, data_range: float, win_size: in
     ``K2 = 0.03``, the map averaged over the positions where the window fits, channels averaged.
     """
     if min(pred.shape[-2:]) < win_size:
-        raise ValueError(f'SSIM needs frames of at least {win_size}×{win_size}, got {tuple(pred.shape[-2:])}')
+        raise UserValueError(f'SSIM needs frames of at least {win_size}×{win_size}, got {tuple(pred.shape[-2:])}')
     x, y = pred, true
     channels = x.shape[1]
     stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
