@@ -68,13 +68,13 @@ def _prepare(cfg, tasks, data_root: Optional[str], splits: tuple[str, ...]):
 
 def _rank_results(method) -> Optional[dict]:
     """The model's ranks: total, budget, mean per block and matrix (figure ranks.png) and every expert's."""
-    from ..modules.ra_moe import RAMoELoRA
+    from ..modules.ra_moe import RAMoELoRA, total_rank
 
     model = method.model
     named = [(name, m) for name, m in model.named_modules() if isinstance(m, RAMoELoRA)]
     if not named:
         return None
-    result = {'total': sum(float(m.rank.detach().sum()) for _, m in named),
+    result = {'total': float(total_rank(model).detach()),
               'budget': getattr(method, 'rank_budget', None),
               'frozen': all(m.frozen for _, m in named)}
     if hasattr(model, 'rank_table'):

@@ -11,7 +11,7 @@ from torch import nn
 from ..core.rank_budget import BudgetSGD
 from ..errors import UserValueError
 from ..modules.ra_moe import (clamp_ranks_, initial_total_rank, ra_moe_modules, rank_budget_loss, rank_parameters,
-                              round_and_freeze_ranks)
+                              round_and_freeze_ranks, total_rank)
 from ..tasks import TaskSpec
 from .multitask import MultiTaskTraining
 from .options import RankSearchOptions, TrainingOptions, options_of
@@ -97,7 +97,7 @@ class RankSearchTraining(MultiTaskTraining):
         """Round and freeze the ranks once epoch ``rank_search.epochs`` has begun (idempotent)."""
         if self.current_epoch >= self.rank_search.epochs and self.searching:
             round_and_freeze_ranks(self.model, self.rank_budget)
-            total = sum(float(m.rank.sum()) for m in ra_moe_modules(self.model))
+            total = float(total_rank(self.model).detach())
             self.print(f'rank search ended at epoch {self.current_epoch}: ranks rounded and frozen, '
                        f'total rank {total:g} (budget {self.rank_budget:g})')
 
@@ -118,7 +118,7 @@ class RankSearchTraining(MultiTaskTraining):
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if self.searching:
             batch_size = self.prepare_batch(batch)['x'].shape[0]
-            total = torch.stack([r.detach().sum() for r in rank_parameters(self.model)]).sum()
+            total = total_rank(self.model).detach()
             self.log('train/total_rank', total, batch_size=batch_size)
             if hasattr(self.model, 'rank_table'):
                 table = self.model.rank_table().tolist()                  # on the host: no sync per entry

@@ -483,9 +483,11 @@ def rank_parameters(module: nn.Module) -> list[nn.Parameter]:
     return [m.rank for m in ra_moe_modules(module)]
 
 
-def total_rank(module: nn.Module) -> torch.Tensor:
-    """Σ of every expert's rank inside ``module``, differentiable during the search phase."""
-    ranks = rank_parameters(module)
+def total_rank(module: nn.Module, frozen: Optional[bool] = None) -> torch.Tensor:
+    """Σ of every expert's rank inside ``module``, differentiable during the search phase: the one sum that the
+    budget term, the rank search's log and results and the joint rounding use. ``frozen``: only the adapters
+    whose ranks are (``True``) or are not (``False``) frozen yet."""
+    ranks = [m.rank for m in ra_moe_modules(module) if frozen is None or m.frozen == frozen]
     if not ranks:
         return torch.zeros(())
     return torch.stack([r.sum() for r in ranks]).sum()
@@ -519,7 +521,7 @@ def round_and_freeze_ranks(module: nn.Module, budget: Optional[float] = None) ->
         for m in modules:
             m.round_and_freeze()
         return
-    fixed = sum(float(m.rank.detach().sum()) for m in ra_moe_modules(module) if m.frozen)
+    fixed = float(total_rank(module, frozen=True).detach())
     values = torch.cat([m.rank.detach().flatten().double().cpu() for m in modules])
     high = torch.cat([torch.full((m.rank.numel(),), float(m.max_rank), dtype=torch.float64) for m in modules])
     ranks = round_to_budget(values, budget - fixed, torch.ones_like(high), high)
