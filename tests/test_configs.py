@@ -129,11 +129,11 @@ def test_analyze_prints_the_real_counts_and_shapes(capsys):
 def test_cfg_options_override_existing_keys_and_reject_unknown_ones():
     cfg = load_config(ROOT / 'configs/unistd/tiny_test.py', {'model.lora.max_rank': 6, 'model.hidden_channels': 4})
     assert cfg.model.lora.max_rank == 6 and cfg.model.hidden_channels == 4
-    with pytest.raises(KeyError, match=r"\['modle.lora.max_rank', 'seeed'\] do not exist"):
+    with pytest.raises(KeyError, match=r"--cfg-options: unknown key\(s\) \['modle.lora.max_rank', 'seeed'\]; they do not exist"):
         load_config(ROOT / 'configs/unistd/tiny_test.py', {'modle.lora.max_rank': 6, 'seeed': 1})
     cfg = load_config(ROOT / 'configs/unistd/tiny_test.py', {'model.lora.max_rnk': 6, 'trainer.limit_val_batches': 2})
     assert cfg.trainer.limit_val_batches == 2
-    with pytest.raises(ValueError, match=r"unknown lora option\(s\) \['max_rnk'\]"):
+    with pytest.raises(KeyError, match=r"model.lora: unknown key\(s\) \['max_rnk'\]"):
         build_structure(cfg)
 
 
@@ -216,3 +216,16 @@ def test_reports_name_the_baseline_and_its_own_latent_grid():
     assert report.startswith('model: TAU (structure only')
     # TAU's translator works on its encoder's 16×16 grid (N_S = 2: one stride-2 layer), not UniSTD's tokens
     assert [line.split()[-2] for line in report.splitlines() if line.startswith('demo_')] == ['16x16'] * 3
+
+
+def test_the_configs_write_out_the_one_paper_preset():
+    """The configs spell out ``PAPER_LORA``/``PAPER_TEMPORAL`` rather than import them: an mmengine config that
+    imports a package module is read as a "lazy import" config, which its old-style ``_base_`` children cannot
+    inherit from, and the imported names would become config keys. Breaks when the paper's settings change in
+    ``models/unistd.py`` and not in the configs, or back."""
+    from openstl_unistd.models.unistd import PAPER_LORA, PAPER_TEMPORAL
+
+    base = load_config(ROOT / 'configs/_base_/models/unistd_vit_b.py').model
+    openstl = runpy.run_path(str(ROOT / 'openstl_unistd/openstl_configs/unistd.py'))
+    assert [base.lora, base.temporal] == [PAPER_LORA, PAPER_TEMPORAL]
+    assert [openstl['lora'], openstl['temporal']] == [PAPER_LORA, PAPER_TEMPORAL]

@@ -16,6 +16,7 @@ inner_channels = 'frames'   # Table 8: each block's stride-1 convolution has T' 
 skip = True                 # SimVP/TAU skip path in the task encoder/decoder
 decode = 'rollout'          # T → T rolled out to T' (OpenSTL's SimVP method; paper Table 9)
 # max_rank 32: what paper Tables 7 and 9 point to (not our first 8; docs/method.md#max-rank-of-the-paper-configs)
+# lora and temporal: PAPER_LORA and PAPER_TEMPORAL of openstl_unistd/models/unistd.py (tests/test_configs.py checks)
 lora = dict(qkv_experts=6, proj_experts=2, max_rank=32, init_rank=4.5, alpha=1.0, gamma=1.0, top_k=None,
             learn_rank=True)
 temporal = dict(hidden_ratio=6, experts=2)

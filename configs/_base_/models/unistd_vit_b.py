@@ -6,6 +6,8 @@
 # max_rank R = 32, not our first 8: the value paper Tables 7 and 9 point to
 # (docs/method.md#max-rank-of-the-paper-configs; 3-task trainable parameters 18.59M against the paper's 18.5M:
 # docs/method.md#trainable-parameters-versus-the-paper-table-7).
+# lora and temporal are PAPER_LORA and PAPER_TEMPORAL of openstl_unistd/models/unistd.py, written out (an mmengine
+# config cannot import them cleanly); tests/test_configs.py checks they stay equal.
 # pretrained=True reads the Hugging Face cache; set a file path to use a local checkpoint.
 # checkpointing: SEVIR's full-resolution task ends are recomputed in backward, one sample at a time: its
 # batch-16 bf16 step would otherwise need 55.7 GiB (22.9 GiB with it), the other nine tasks fit in 40 GiB without it
