@@ -38,7 +38,7 @@ import torch
 
 from .datasets.datamodule import MultiTaskDataModule
 from .datasets.multitask import MultiTaskDataset
-from .errors import UserKeyError, UserValueError
+from .errors import UserKeyError, UserValueError, check_known_keys
 from .methods.multitask import MultiTaskTraining
 from .methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions, options_of, section_keys
 from .methods.tau import DivergenceTraining
@@ -175,13 +175,11 @@ def check_plugin_keys(method: str, args: Mapping) -> None:
     OpenSTL nor ``method`` takes (a typo would otherwise be ignored), with the reason for our own
     configs' keys that have no place here."""
     ours = {*model_option_names(method), *METHOD_KEYS[method], *PLUGIN_KEYS}
-    unknown = sorted(set(args) - ours - openstl_keys(args))
-    if not unknown:
+    if not set(args) - ours:
         return
     source = f"OpenSTL config {args.get('config_file')!r}" if args.get('config_file') else 'OpenSTL arguments'
-    reasons = ''.join(f"; '{key}' is {TOOLS_ONLY_KEYS[key]}" for key in unknown if key in TOOLS_ONLY_KEYS)
-    raise UserKeyError(f"{source}: unknown key(s) {unknown} for method '{method}'{reasons}; the method's own keys "
-                       f'are {sorted(ours)} (docs/openstl.md), the others are OpenSTL\'s')
+    check_known_keys(args, ours | openstl_keys(args), f"{source} for method '{method}'", reasons=TOOLS_ONLY_KEYS,
+                     valid=f"the method's own keys are {sorted(ours)} (docs/openstl.md), the others are OpenSTL's")
 
 
 def build_plugin_model(method: str, tasks: list[TaskSpec], args: Mapping) -> torch.nn.Module:

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Union
 
-from .errors import UserTypeError, UserValueError
+from .errors import UserTypeError, UserValueError, check_known_keys
 
 IMAGE_METRICS = ('mse', 'mae', 'rmse', 'psnr', 'ssim')
 SEVIR_METRICS = ('mse', 'mae', 'csi')
@@ -133,9 +133,7 @@ def resolve_task(entry: TaskLike) -> TaskSpec:
         if 'name' not in fields:
             raise UserValueError(f'task entry {fields!r} has no "name"')
         valid = {f.name for f in dataclasses.fields(TaskSpec)}
-        unknown = sorted(set(fields) - valid)
-        if unknown:
-            raise UserValueError(f"task '{fields['name']}': unknown field(s) {unknown}; valid fields: {sorted(valid)}")
+        check_known_keys(fields, valid, f"task '{fields['name']}'")
         if fields['name'] in KNOWN_TASKS:
             return dataclasses.replace(KNOWN_TASKS[fields['name']], **fields)
         missing = sorted(valid - set(fields) - {'metrics'})

@@ -32,7 +32,7 @@ def test_an_unknown_option_key_of_a_tool_is_one_line_without_traceback(tmp_path,
     status, err = run('train', '-c', DEMO, '--work-dir', tmp_path / 'work', '--cfg-options', 'optimm.lr=1',
                       capsys=capsys)
     assert status == 2 and 'Traceback' not in err and len(err.strip().splitlines()) == 1
-    assert err.startswith("error: --cfg-options: key(s) ['optimm.lr'] do not exist in ")
+    assert err.startswith("error: --cfg-options: unknown key(s) ['optimm.lr']; they do not exist in ")
 
 
 BUGS = {KeyError: (lambda: {}['scalings'], 'scalings'),

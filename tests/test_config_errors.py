@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from openstl_unistd.engine.config import load_config
+from openstl_unistd.errors import UserKeyError
 
 from .tools import DEMO, SMALL, run, tool
 
@@ -35,8 +36,8 @@ def train(tmp_path, capsys, *argv):
                                 "got 'uniformm' (str)"]),
     ('model.pretrained=/nonexistent/vit.pt', ["pretrained weights file '/nonexistent/vit.pt' not found"]),
     ('init_from=/nonexistent/run.ckpt', ["init_from: '/nonexistent/run.ckpt' not found"]),
-    ('model.lora=dict(max_rank=4,min_rank=1)', ["unknown lora option(s) ['min_rank']"]),
-    ("model.lora={'max_rank':4,'rank':1}", ["unknown lora option(s) ['rank']"]),
+    ('model.lora=dict(max_rank=4,min_rank=1)', ["model.lora: unknown key(s) ['min_rank']"]),
+    ("model.lora={'max_rank':4,'rank':1}", ["model.lora: unknown key(s) ['rank']"]),
     ('model.lora=dict(max_rank=4', ['--cfg-options model.lora: cannot read', "'dict(max_rank=4'"]),
     ('tasks=[demo_digits', ['--cfg-options tasks: cannot read', "'[demo_digits'"]),
 ], ids=['model-key', 'backbone-kwarg', 'tasks-one-string', 'sampling', 'pretrained-file', 'init_from',
@@ -125,7 +126,7 @@ def test_top_level_keys_can_be_set_from_the_command_line_when_the_config_lacks_t
                                            'train_only=[encoders.demo_traffic,decoders.demo_traffic]'))
     assert cfg.init_from == 'work_dirs/pair/checkpoints/last.ckpt'
     assert cfg.train_only == ['encoders.demo_traffic', 'decoders.demo_traffic']
-    with pytest.raises(KeyError, match=r"\['init_frm'\] do not exist"):
+    with pytest.raises(KeyError, match=r"unknown key\(s\) \['init_frm'\]; they do not exist"):
         load_config(DEMO, {'init_frm': 'x.ckpt'})
 
 
@@ -151,3 +152,50 @@ data = dict(datasets=dict(_delete_=True, rain=dict(type='arrays', path='rain.npy
     assert_one_line_before_any_work(status, err, tmp_path, "task 'rain', split 'test', sample 1",
                                     f"{tmp_path / 'data' / 'rain.npy'}, 'array' row 19", '1 non-finite value(s) (1 NaN',
                                     data_made=True)
+
+
+def _raise_unknown_key(site: str, tmp_path):
+    """Give each former unknown-key check of the package one misspelt key."""
+    from openstl_unistd.datasets.registry import build_dataset
+    from openstl_unistd.engine.config import check_config
+    from openstl_unistd.models.unistd import UniSTD
+    from openstl_unistd.tasks import DEMO_TASKS, resolve_task
+
+    if site == 'top-level':
+        check_config(load_config(DEMO, {'trainr': dict(max_epochs=1)}))
+    elif site == 'cfg-options':
+        load_config(DEMO, {'trainr.max_epochs': 1})
+    elif site == 'section':
+        check_config(load_config(DEMO, {'optim.lrr': 1}))
+    elif site == 'model option':
+        UniSTD([DEMO_TASKS['demo_digits']], backbone='random', lora=dict(max_rnk=4))
+    elif site == 'loader option':
+        build_dataset(DEMO_TASKS['demo_digits'], 'train', tmp_path, dict(num_sampels=3))
+    elif site == 'task entry':
+        resolve_task(dict(name='rain', frames=3))
+
+
+@pytest.mark.parametrize('site, key', [('top-level', 'trainr'), ('cfg-options', 'trainr.max_epochs'),
+                                       ('section', 'lrr'), ('model option', 'max_rnk'),
+                                       ('loader option', 'num_sampels'), ('task entry', 'frames')])
+def test_every_unknown_key_check_is_the_one_check_and_names_the_key(tmp_path, site, key):
+    """Breaks when a part of the package checks unknown keys with a check of its own again (then the error is
+    not raised by errors.check_known_keys, or is no UserKeyError), or when the key is not named."""
+    import traceback
+
+    with pytest.raises(UserKeyError) as caught:
+        _raise_unknown_key(site, tmp_path)
+    assert f"unknown key(s) ['{key}']" in str(caught.value)
+    assert traceback.extract_tb(caught.value.__traceback__)[-1].name == 'check_known_keys'
+
+
+def test_the_one_check_gives_the_reason_a_key_has_no_place_here():
+    """The OpenSTL plugin's refusal of keys that only our tools take goes through the same check: breaks when
+    ``reasons`` or ``valid`` are dropped from the message."""
+    from openstl_unistd.errors import check_known_keys
+
+    with pytest.raises(UserKeyError) as caught:
+        check_known_keys({'lr': 1, 'work_dir': 'w', 'trainr': 2}, {'lr'}, "OpenSTL config 'my.py' for method 'unistd'",
+                         reasons={'work_dir': 'an option of tools/train.py'}, valid="the method's own keys are ['lr']")
+    assert str(caught.value) == ("OpenSTL config 'my.py' for method 'unistd': unknown key(s) ['trainr', 'work_dir']; "
+                                 "'work_dir' is an option of tools/train.py; the method's own keys are ['lr']")

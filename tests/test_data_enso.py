@@ -199,5 +199,5 @@ def test_registry_builds_from_the_task_spec_and_checks_options(enso_root):
     assert isinstance(dataset, ENSO) and len(dataset) == 47
     x, y = dataset[0]
     assert x.shape == (12, 1, 24, 48) and y.shape == (14, 1, 24, 48)
-    with pytest.raises(ValueError, match=r"unknown data option\(s\) \['models'\] for loader 'enso'"):
+    with pytest.raises(KeyError, match=r"data options of loader 'enso': unknown key\(s\) \['models'\]"):
         build_dataset(PAPER_TASKS['enso'], 'test', root, dict(models=3))

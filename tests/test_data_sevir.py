@@ -162,6 +162,6 @@ def test_registry_builds_from_the_task_spec_and_checks_options(earthformer_root)
     assert x.shape == (13, 1, 384, 384) and y.shape == (12, 1, 384, 384)
     with pytest.raises(ValueError, match=r"unknown format 'npz'"):
         build_dataset(PAPER_TASKS['sevir'], 'val', root, dict(format='npz'))
-    with pytest.raises(ValueError, match=r"unknown data option\(s\) \['start_date'\] for loader 'sevir'"):
+    with pytest.raises(KeyError, match=r"data options of loader 'sevir': unknown key\(s\) \['start_date'\]"):
         build_dataset(PAPER_TASKS['sevir'], 'val', root, dict(start_date='2018-01-01'))
 

@@ -67,7 +67,7 @@ def test_registry_builds_from_the_task_spec_and_checks_options(tmp_path):
     write_taxibj_predbench(tmp_path)
     dataset = build_dataset(PAPER_TASKS['taxibj'], 'test', tmp_path, dict(format='predbench'))
     assert isinstance(dataset, TaxiBJ) and dataset[0][0].shape == (4, 2, 32, 32)
-    with pytest.raises(ValueError, match=r"task 'taxibj': unknown data option\(s\) \['fmt'\] for loader 'taxibj'"):
+    with pytest.raises(KeyError, match=r"task 'taxibj': data options of loader 'taxibj': unknown key\(s\) \['fmt'\]"):
         build_dataset(PAPER_TASKS['taxibj'], 'test', tmp_path, dict(fmt='predbench'))
     with pytest.raises(ValueError, match=r"unknown format 'npy'"):
         TaxiBJ(tmp_path, 'test', format='npy')

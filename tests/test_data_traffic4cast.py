@@ -130,5 +130,5 @@ def test_registry_builds_from_the_task_spec_and_checks_options(t4c_root):
     assert isinstance(dataset, Traffic4Cast) and len(dataset) == 3
     x, y = dataset[0]
     assert x.shape == (9, 8, 128, 112) and y.shape == (3, 8, 128, 112)
-    with pytest.raises(ValueError, match=r"unknown data option\(s\) \['crop'\] for loader 'traffic4cast'"):
+    with pytest.raises(KeyError, match=r"data options of loader 'traffic4cast': unknown key\(s\) \['crop'\]"):
         build_dataset(PAPER_TASKS['traffic4cast'], 'test', root, dict(crop=64))

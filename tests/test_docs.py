@@ -11,7 +11,9 @@ from pathlib import Path
 import torch
 
 from openstl_unistd.models.unistd import UniSTD
+from openstl_unistd.core.options import shown_value
 from openstl_unistd.engine.config import METHODS, SECTION_KEYS, TOP_LEVEL_KEYS, VALUE_RULES
+from openstl_unistd.engine.config_keys import key_rows
 from openstl_unistd.engine.analysis import build_structure, config_with_model, multiply_accumulates
 from openstl_unistd.engine.config import load_config
 from openstl_unistd.benchmarks.memory import GIB, estimate_training_peaks
@@ -24,10 +26,14 @@ from openstl_unistd.tasks import PAPER_TASKS
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def key_table(text: str) -> str:
+    """The text under ``## Config keys``."""
+    return text.split('## Config keys\n', 1)[1].split('\n## ', 1)[0]
+
+
 def documented_keys(text: str) -> list[str]:
     """The first-column keys of the table under ``## Config keys``."""
-    section = text.split('## Config keys\n', 1)[1].split('\n## ', 1)[0]
-    return re.findall(r'^\| `([\w.]+)` \|', section, flags=re.MULTILINE)
+    return re.findall(r'^\| `([\w.]+)` \|', key_table(text), flags=re.MULTILINE)
 
 
 def known_keys() -> set[str]:
@@ -44,6 +50,26 @@ def test_every_config_key_has_one_row_and_every_row_is_a_key():
     assert sorted(known_keys() - set(rows)) == [], 'config keys without a row in docs/training.md'
     assert sorted(set(rows) - known_keys()) == [], 'rows of docs/training.md that name no config key'
     assert sorted({key for key in rows if rows.count(key) > 1}) == []
+
+
+def test_every_declared_key_has_its_row_with_the_codes_default_and_description():
+    """Breaks when a key's default, its shown default or its description changes in an options dataclass
+    (methods/options.py, datasets/options.py, engine/config_keys.py) and not in docs/training.md, or back."""
+    rows = {re.match(r'\| `([\w.]+)` \|', line).group(1): line
+            for line in key_table((ROOT / 'docs/training.md').read_text()).splitlines()
+            if re.match(r'\| `([\w.]+)` \|', line)}
+    wrong = {key: (row, rows.get(key)) for key, row in key_rows().items() if rows.get(key) != row}
+    assert wrong == {}
+
+
+def test_every_model_default_in_the_key_table_is_the_model_classes():
+    """Breaks when a default of ``UniSTD``'s arguments changes and its row in docs/training.md keeps the old one."""
+    table = key_table((ROOT / 'docs/training.md').read_text())
+    defaults = {name: p.default for name, p in inspect.signature(UniSTD.__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    shown = dict(re.findall(r'^\| `model\.(\w+)` \| `([^`|]+)` \|', table, flags=re.MULTILINE))
+    assert shown and set(shown) <= set(defaults)
+    assert {name: shown_value(defaults[name]) for name in shown} == shown
 
 
 # ---- references: nothing outside the repository, every cited section exists -----------------------------------

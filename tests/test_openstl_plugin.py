@@ -258,7 +258,7 @@ def test_every_unistd_option_of_an_openstl_config_reaches_the_model(tmp_path):
 def test_a_key_neither_openstl_nor_the_method_knows_is_refused_by_name():
     from openstl_unistd.errors import UserKeyError
 
-    with pytest.raises(UserKeyError, match=r"'my_config.py': unknown key\(s\) \['hiden_channels'\] for method 'unistd'"):
+    with pytest.raises(UserKeyError, match=r"'my_config.py' for method 'unistd': unknown key\(s\) \['hiden_channels'\]"):
         build_method('unistd', 'taxibj', hiden_channels=4, **TINY)
     with pytest.raises(UserKeyError, match=r"'copy_last' is an evaluation option of openstl_unistd's tools/train.py"):
         build_method('unistd', 'taxibj', copy_last=True, **TINY)

@@ -31,7 +31,7 @@ def test_an_unknown_section_in_a_config_file_is_named_with_the_valid_ones(tmp_pa
     status, err = run('train', '-c', config, '--work-dir', tmp_path / 'work', '--data-root', tmp_path / 'data',
                       capsys=capsys)
     assert status == 2 and 'Traceback' not in err
-    assert f"config in {config}: unknown top-level key(s) ['trainr']; valid sections and keys: " in err
+    assert f"config in {config}: unknown key(s) ['trainr']; valid sections and top-level keys: " in err
     assert "'trainer'" in err and "'optim'" in err
 
 

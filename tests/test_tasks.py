@@ -65,7 +65,7 @@ def test_dict_entries_override_known_tasks_or_define_new_ones():
     assert custom.token_grid == (10, 10)
     with pytest.raises(ValueError, match=r"'mine' is not a known task, so it must give"):
         resolve_task(dict(name='mine', input_frames=3))
-    with pytest.raises(ValueError, match=r"unknown field\(s\) \['frames'\]"):
+    with pytest.raises(KeyError, match=r"unknown key\(s\) \['frames'\]"):
         resolve_task(dict(name='kth', frames=3))
 
 

@@ -176,7 +176,7 @@ def test_missing_datasets_stop_the_paper_run_at_once_with_one_message(tmp_path):
 @pytest.mark.parametrize('options,expected', [
     (['tasks=[demo_digits,demo_foo]'], "unknown task 'demo_foo'"),
     (['optim.learning_rate=1'], "config section 'optim': unknown key(s) ['learning_rate']"),
-    (['trainr.max_epochs=1'], "key(s) ['trainr.max_epochs'] do not exist"),
+    (['trainr.max_epochs=1'], "unknown key(s) ['trainr.max_epochs']; they do not exist"),
 ])
 def test_bad_options_are_named(tmp_path, options, expected):
     result = subprocess.run([sys.executable, str(ROOT / 'tools/train.py'), '-c', str(ROOT / 'configs/unistd/demo.py'),

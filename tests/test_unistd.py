@@ -152,7 +152,7 @@ def test_lora_and_temporal_options_are_checked(tiny_unistd):
     model = tiny_unistd(['taxibj'], lora=dict(qkv_experts=2, top_k=1), temporal=dict(hidden_ratio=4))
     adapter = model.backbone.blocks[0].block.attn.qkv.adapter
     assert (adapter.num_experts, adapter.top_k) == (2, 1)
-    with pytest.raises(ValueError, match=r"unknown lora option\(s\) \['experts'\]"):
+    with pytest.raises(KeyError, match=r"model.lora: unknown key\(s\) \['experts'\]"):
         tiny_unistd(['taxibj'], lora=dict(experts=2))
 
 

@@ -12,6 +12,7 @@ from ..errors import UserValueError
 from ..tasks import KNOWN_TASKS, TaskSpec
 from .base import ForecastDataset, PathLike
 from .multitask import MultiTaskDataset, TaskSamples, collate_task_batch, sequential_task_batches
+from .options import DataOptions
 from .registry import build_dataset
 from .sampler import MultiTaskBatchSampler, Sampling, ShardSampler
 
@@ -32,12 +33,15 @@ class MultiTaskDataModule(L.LightningDataModule):
         batch_size, val_batch_size: per-rank batch sizes.
         num_workers: DataLoader workers (persistent when > 0; memory pinned on GPU runs).
         sampling, seed, steps_per_epoch: see :class:`MultiTaskBatchSampler`.
+
+    Defaults are those of the config's ``data`` section (:class:`~.options.DataOptions`).
     """
 
     def __init__(self, tasks: Sequence[TaskSpec], data_root: PathLike, datasets: Optional[Mapping] = None,
-                 batch_size: int = 16, val_batch_size: Optional[int] = None, num_workers: int = 0,
-                 sampling: Sampling = 'proportional', seed: int = 0, steps_per_epoch: Optional[int] = None,
-                 pin_memory: bool = True) -> None:
+                 batch_size: int = DataOptions.batch_size, val_batch_size: Optional[int] = DataOptions.val_batch_size,
+                 num_workers: int = DataOptions.num_workers, sampling: Sampling = DataOptions.sampling,
+                 seed: int = DataOptions.seed, steps_per_epoch: Optional[int] = DataOptions.steps_per_epoch,
+                 pin_memory: bool = DataOptions.pin_memory) -> None:
         super().__init__()
         self.tasks = list(tasks)
         self.task_names = [t.name for t in self.tasks]

@@ -5,7 +5,7 @@ import importlib
 import inspect
 from typing import Mapping, Optional
 
-from ..errors import UserValueError
+from ..errors import UserValueError, check_known_keys
 from ..tasks import TaskSpec
 from .base import ForecastDataset, PathLike
 from .checks import DataError, EmptySplitError
@@ -51,10 +51,9 @@ def build_dataset(spec: TaskSpec, split: str, data_root: PathLike, options: Opti
     name = options.pop('type', spec.name)
     cls = loader_class(name)
     accepted = inspect.signature(cls.__init__).parameters
-    unknown = sorted(k for k in options if k not in accepted)
-    if unknown:
-        valid = sorted(k for k in accepted if k not in ('self', 'data_root', 'split', 'input_frames', 'output_frames'))
-        raise UserValueError(f"task '{spec.name}': unknown data option(s) {unknown} for loader {name!r}; valid: {valid}")
+    check_known_keys(options, [k for k in accepted if k not in ('self', 'data_root', 'split', 'input_frames',
+                                                                 'output_frames')],
+                     f"task '{spec.name}': data options of loader {name!r}")
     try:
         dataset = cls(data_root, split, input_frames=spec.input_frames, output_frames=spec.output_frames, **options)
     except DataError as error:

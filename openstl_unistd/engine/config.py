@@ -10,9 +10,14 @@ from typing import Mapping, Optional, Sequence
 
 from torch import nn
 
+from ..core.options import check_values as options_check_values
 from ..errors import UserKeyError, UserTypeError, UserValueError, check_known_keys
-from ..methods.options import METHODS, RankSearchOptions, TrainingOptions, method_spec, section_keys
+from ..methods.options import METHODS, method_spec
 from ..tasks import TaskSpec, resolve_tasks
+from .config_keys import RunKeys, SECTION_KEYS, SECTIONS, TOP_LEVEL_KEYS, VALUE_RULES
+
+__all__ = ['METHODS', 'SECTION_KEYS', 'TOP_LEVEL_KEYS', 'VALUE_RULES', 'load_config', 'check_config', 'check_values',
+           'build_tasks', 'build_model', 'build_datamodule', 'build_method', 'build_trainer', 'compile_training']
 
 def _key_allowed(cfg: Mapping, dotted: str) -> bool:
     """A key that exists, a top-level key a config may define (:data:`TOP_LEVEL_KEYS`, e.g. ``init_from``),
@@ -61,10 +66,8 @@ def load_config(path: str | Path, cfg_options: Optional[Mapping] = None):
     cfg = read_config_file(path)
     if cfg_options:
         plain = cfg.to_dict()
-        unknown = [key for key in cfg_options if not _key_allowed(plain, key)]
-        if unknown:
-            raise UserKeyError(f'--cfg-options: key(s) {unknown} do not exist in {path}; '
-                               f'top-level keys are {sorted(cfg.keys())}')
+        check_known_keys(cfg_options, [key for key in cfg_options if _key_allowed(plain, key)], '--cfg-options',
+                         valid=f'they do not exist in {path}, whose top-level keys are {sorted(cfg.keys())}')
         options = {}
         for key, value in cfg_options.items():
             current = _value_at(plain, key)
@@ -111,78 +114,12 @@ def _checked(options: dict, allowed: Sequence[str], section: str) -> dict:
     return options
 
 
-SECTION_KEYS = {
-    'data': ('data_root', 'datasets', 'batch_size', 'val_batch_size', 'num_workers', 'sampling', 'seed',
-             'steps_per_epoch', 'pin_memory'),
-    'optim': section_keys(TrainingOptions, 'optim'),
-    'evaluation': section_keys(TrainingOptions, 'evaluation'),
-    'rank_search': section_keys(RankSearchOptions, 'rank_search'),
-    'trainer': ('max_epochs', 'precision', 'accelerator', 'devices', 'num_nodes', 'strategy', 'log_every_n_steps',
-                'check_val_every_n_epoch', 'limit_train_batches', 'limit_val_batches', 'limit_test_batches',
-                'checkpoint_every_n_steps', 'deterministic', 'enable_progress_bar', 'progress_every_n_steps', 'compile'),
-}
-"""Keys each config section accepts; anything else is reported by name before a run starts."""
-
-
-TOP_LEVEL_KEYS = ('tasks', 'model', 'method', 'seed', 'init_from', 'train_only', *SECTION_KEYS)
-"""Top-level keys a config may define; any other (e.g. a misspelt section) is an error."""
-
-
-def _number(low: float = float('-inf'), strict: bool = False, optional: bool = False, integer: bool = False):
-    """A rule for :data:`VALUE_RULES`: ``(test, what is expected)``."""
-    kind = 'an integer' if integer else 'a number'
-    bound = '' if low == float('-inf') else f' {">" if strict else "≥"} {low:g}'
-
-    def test(value) -> bool:
-        if value is None:
-            return optional
-        if isinstance(value, bool) or not isinstance(value, (int, float) if not integer else int):
-            return False
-        return value > low if strict else value >= low
-
-    return test, f'{kind}{bound}{" or None" if optional else ""}'
-
-
-def _sampling(value) -> bool:
-    if isinstance(value, str):
-        return value in ('proportional', 'uniform')
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-
-
-_BOOL = (lambda value: isinstance(value, bool), 'True or False')
-_BOOL_OR_NONE = (lambda value: value is None or isinstance(value, bool), 'True, False or None')
-VALUE_RULES = {
-    'seed': _number(integer=True),
-    'optim.lr': _number(0, strict=True), 'optim.weight_decay': _number(0), 'optim.warmup_epochs': _number(0),
-    'optim.warmup_lr': _number(0), 'optim.min_lr': _number(0), 'optim.grad_clip': _number(0, True, optional=True),
-    'data.batch_size': _number(1, integer=True), 'data.val_batch_size': _number(1, optional=True, integer=True),
-    'data.num_workers': _number(0, integer=True), 'data.seed': _number(integer=True),
-    'data.steps_per_epoch': _number(1, optional=True, integer=True), 'data.pin_memory': _BOOL,
-    'data.sampling': (_sampling, "'proportional', 'uniform' or a temperature > 0"),
-    'rank_search.epochs': _number(0, integer=True), 'rank_search.lr': _number(0, strict=True, optional=True),
-    'rank_search.momentum': _number(0), 'rank_search.budget': _number(0, True, optional=True),
-    'rank_search.beta': _number(0),
-    'trainer.max_epochs': _number(1, integer=True), 'trainer.num_nodes': _number(1, integer=True),
-    'trainer.log_every_n_steps': _number(1, integer=True),
-    'trainer.check_val_every_n_epoch': _number(1, optional=True, integer=True),
-    'trainer.checkpoint_every_n_steps': _number(1, optional=True, integer=True),
-    'evaluation.ssim_data_range': _number(0, strict=True), 'evaluation.save_preds': _number(0, integer=True),
-    'evaluation.figures': _BOOL, 'evaluation.copy_last': _BOOL, 'evaluation.train_mean': _BOOL,
-    'evaluation.train_mean_samples': _number(1, integer=True),
-    'trainer.progress_every_n_steps': _number(1, optional=True, integer=True),
-    'trainer.compile': _BOOL_OR_NONE,
-}
-"""Expected values of the keys whose wrong values would otherwise fail deep inside a run, or silently."""
-
-
 def check_values(cfg: Mapping) -> None:
-    """``ValueError`` naming the first key whose value breaks :data:`VALUE_RULES`, with expected and actual."""
-    for key, (test, expected) in VALUE_RULES.items():
-        section, _, leaf = key.rpartition('.')
-        node = _section(cfg, section) if section else cfg
-        if leaf in node and not test(node[leaf]):
-            value = node[leaf]
-            raise UserValueError(f'config key {key}: expected {expected}, got {value!r} ({type(value).__name__})')
+    """A :class:`~openstl_unistd.errors.UserValueError` naming the first key whose value breaks its rule
+    (:data:`VALUE_RULES`, declared with the key's field), with expected and actual value."""
+    options_check_values(RunKeys, cfg, '', '')
+    for section, options in SECTIONS.items():
+        options_check_values(options, _section(cfg, section), section)
 
 
 def _check_sections(cfg: Mapping) -> None:
@@ -235,11 +172,9 @@ def check_model(cfg: Mapping, tasks: Sequence[TaskSpec]) -> None:
 def check_config(cfg: Mapping) -> list[TaskSpec]:
     """Fail fast on unknown sections or section keys, bad values, task names, method, model type or model
     options; returns the tasks."""
-    unknown = sorted(set(cfg.keys()) - set(TOP_LEVEL_KEYS))
-    if unknown:
-        origin = f' in {cfg.filename}' if getattr(cfg, 'filename', None) else ''
-        raise UserKeyError(f'config{origin}: unknown top-level key(s) {unknown}; valid sections and keys: '
-                           f'{sorted(TOP_LEVEL_KEYS)}')
+    origin = f' in {cfg.filename}' if getattr(cfg, 'filename', None) else ''
+    check_known_keys(cfg.keys(), TOP_LEVEL_KEYS, f'config{origin}',
+                     valid=f'valid sections and top-level keys: {sorted(TOP_LEVEL_KEYS)}')
     _check_sections(cfg)
     for section, keys in SECTION_KEYS.items():
         _checked(_section(cfg, section), keys, section)

@@ -1,25 +1,20 @@
-"""The training methods' options, each declared once: its name, default and config section.
+"""The training methods' options, each declared once: its name, default, rule, description and config section.
 
-The config rules (``engine/config.py``: which keys a section accepts), the methods (``UniSTDMethod``,
-``TAUMethod``, ``MultiTaskMethod``) and the OpenSTL plugin all read these dataclasses, so a key has
-one spelling and one default everywhere.
+The config rules (``engine/config.py``: which keys a section accepts, which values), docs/training.md's key
+table (checked by tests/test_docs.py), the methods (``UniSTDMethod``, ``TAUMethod``, ``MultiTaskMethod``) and
+the OpenSTL plugin all read these dataclasses (:func:`~openstl_unistd.core.options.option` fields), so a key
+has one spelling, one default and one rule everywhere.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import ClassVar, Mapping, Optional
 
+from ..core.options import FLAG, check_values, number, one_of, option, section_keys
 from ..errors import UserValueError, check_known_keys
 
-
-def _in(section: Optional[str], default):
-    """A field whose config key lives in ``section`` (``None``: set by the run, not by a config)."""
-    return field(default=default, metadata={'section': section})
-
-
-def section_keys(options: type, section: str) -> tuple[str, ...]:
-    """The fields of dataclass ``options`` that config section ``section`` sets."""
-    return tuple(f.name for f in fields(options) if f.metadata.get('section', section) == section)
+__all__ = ['TrainingOptions', 'RankSearchOptions', 'DivergenceOptions', 'METHODS', 'method_spec', 'options_of',
+           'section_keys']
 
 
 @dataclass(frozen=True)
@@ -39,19 +34,26 @@ class TrainingOptions:
         save_dir: where test predictions and figures go (``None``: nowhere; set by the run).
     """
 
-    lr: float = _in('optim', 7e-4)
-    weight_decay: float = _in('optim', 1e-5)
-    warmup_epochs: float = _in('optim', 5)
-    warmup_lr: float = _in('optim', 1e-8)
-    min_lr: float = _in('optim', 1e-6)
-    grad_clip: Optional[float] = _in('optim', None)
-    ssim_data_range: float = _in('evaluation', 1.0)
-    save_preds: int = _in('evaluation', 0)
-    figures: bool = _in('evaluation', True)
-    copy_last: bool = _in('evaluation', False)
-    train_mean: bool = _in('evaluation', False)
-    train_mean_samples: int = _in('evaluation', 512)
-    save_dir: Optional[str] = _in(None, None)
+    lr: float = option(7e-4, 'AdamW learning rate', number(0, strict=True), section='optim')
+    weight_decay: float = option(1e-5, 'AdamW weight decay', number(0), section='optim')
+    warmup_epochs: float = option(5, 'linear warm-up epochs, then cosine decay', number(0), section='optim')
+    warmup_lr: float = option(1e-8, 'learning rate the warm-up starts from', number(0), section='optim')
+    min_lr: float = option(1e-6, 'learning rate the cosine decay ends at', number(0), section='optim')
+    grad_clip: Optional[float] = option(None, 'max gradient norm (`None`: no clipping)',
+                                        number(0, strict=True, optional=True), section='optim')
+    ssim_data_range: float = option(1.0, "SSIM's `data_range` on [0, 1] frames (docs/metrics.md)",
+                                    number(0, strict=True), section='evaluation')
+    save_preds: int = option(0, 'test samples per task whose inputs, targets and predictions are saved '
+                                '(`--save-preds`)', number(0, integer=True), section='evaluation')
+    figures: bool = option(True, '`figures/<task>.png`, a frame grid per task, after testing', FLAG,
+                           section='evaluation')
+    copy_last: bool = option(False, 'also score "repeat the last input frame" on the test sets', FLAG,
+                             section='evaluation')
+    train_mean: bool = option(False, 'also score "predict the per-pixel training mean" on the test sets: a model '
+                                     'that learns a flat field loses to it', FLAG, section='evaluation')
+    train_mean_samples: int = option(512, 'training samples (at most) that mean is taken over',
+                                     number(1, integer=True), section='evaluation')
+    save_dir: Optional[str] = option(None, section=None)
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,14 @@ class RankSearchOptions:
     """The paper's 0.05 for its SGD on raw gradients; 0.01 rank units per step for the normalized
     marginal-gain steps."""
 
-    epochs: int = 10
-    lr: Optional[float] = None
-    momentum: float = 0.9
-    budget: Optional[float] = None
-    beta: float = 1.0
-    formulation: str = 'marginal_gain'
+    epochs: int = option(10, '`unistd` only: epochs of the rank search (docs/method.md)', number(0, integer=True))
+    lr: Optional[float] = option(None, "its learning rate (`None`: 0.01 for `marginal_gain`, the paper's 0.05 for "
+                                       "`paper`)", number(0, strict=True, optional=True))
+    momentum: float = option(0.9, 'its momentum', number(0))
+    budget: Optional[float] = option(None, 'C, the total rank budget (`None`: the initial total)',
+                                     number(0, strict=True, optional=True))
+    beta: float = option(1.0, "the budget term's weight (`paper` only)", number(0))
+    formulation: str = option('marginal_gain', "`'marginal_gain'` or `'paper'`", one_of(*FORMULATIONS))
 
     def __post_init__(self) -> None:
         if self.formulation not in self.FORMULATIONS:
@@ -101,8 +105,8 @@ class DivergenceOptions:
     """TAU's differential divergence regularization (config ``method=dict(type='tau', alpha=..., tau=...)``):
     ``alpha`` its weight (OpenSTL's TAU: 0.1), ``tau`` its softmax temperature."""
 
-    alpha: float = 0.1
-    tau: float = 0.1
+    alpha: float = option(0.1, "`tau` only: weight of TAU's differential divergence", number(0))
+    tau: float = option(0.1, '`tau` only: its softmax temperature', number(0, strict=True))
 
 
 METHODS = {'unistd': (), 'multitask': (), 'tau': section_keys(DivergenceOptions, 'method')}
@@ -119,6 +123,8 @@ def method_spec(cfg: Mapping) -> tuple[str, dict]:
     if method not in METHODS:
         raise UserValueError(f'method {method!r} is unknown; known methods: {sorted(METHODS)}')
     check_known_keys(options, METHODS[method], f"config section 'method ({method})'")
+    if method == 'tau':
+        check_values(DivergenceOptions, options, 'method')
     return method, options
 
 

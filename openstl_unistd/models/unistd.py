@@ -6,7 +6,7 @@ from typing import Mapping, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..errors import UserValueError
+from ..errors import UserValueError, check_known_keys
 from ..modules.adapter import adapter_part, adapters, set_backbone_trainable
 from ..modules.backbone import RANDOM_BACKBONE_SEED, build_backbone
 from ..modules.lora_injection import inject_ra_moe
@@ -39,9 +39,7 @@ def _options(kind: str, value: Union[bool, Mapping, None], defaults: dict) -> Op
         return dict(defaults)
     if value is False or value is None:
         return None
-    unknown = sorted(set(value) - set(defaults))
-    if unknown:
-        raise UserValueError(f'unknown {kind} option(s) {unknown}; valid options: {sorted(defaults)}')
+    check_known_keys(value, defaults, f'model.{kind}')
     return {**defaults, **value}
 
 
