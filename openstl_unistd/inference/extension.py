@@ -1,6 +1,6 @@
 """Adding a task to a trained model: start from its weights, train only the new task's ends.
 
-Two config keys (read by ``tools/train.py``)::
+Two config keys (read by the engine, ``engine/trained_model_config.py``, and handed down as an :class:`Extension`)::
 
     init_from = 'work_dirs/demo_pair/checkpoints/last.ckpt'     # a checkpoint or a .safetensors export
     train_only = ['encoders.demo_traffic', 'decoders.demo_traffic']
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional
 
 from torch import nn
 
@@ -37,26 +37,11 @@ def _matches(name: str, entry: str) -> bool:
 @dataclass(frozen=True)
 class Extension:
     """``init_from`` (a checkpoint or export, or ``None``) and ``train_only`` (names or prefixes; empty:
-    everything trains) of a config, checked against its tasks."""
+    everything trains) of a run, checked against its tasks."""
 
     init_from: Optional[Path]
     train_only: tuple[str, ...]
     tasks: tuple[TaskSpec, ...]
-
-    @classmethod
-    def from_config(cls, cfg: Mapping, tasks: Sequence[TaskSpec]) -> Optional['Extension']:
-        """The config's extension, or ``None`` when it sets neither key."""
-        init_from, train_only = cfg.get('init_from'), cfg.get('train_only')
-        if init_from is None and not train_only:
-            return None
-        if init_from is not None:
-            init_from = Path(init_from)
-            if not init_from.is_file():
-                raise FileNotFoundError(f'init_from: {str(init_from)!r} not found (a checkpoint or a .safetensors export)')
-        entries = [train_only] if isinstance(train_only, str) else list(train_only or [])
-        if not all(isinstance(e, str) and e for e in entries):
-            raise ValueError(f'train_only must be a list of parameter names or prefixes, got {train_only!r}')
-        return cls(init_from, tuple(entries), tuple(tasks))
 
     @property
     def fit_tasks(self) -> list[TaskSpec]:
