@@ -74,10 +74,14 @@ def _derived_backbone(model: nn.Module, frozen: set) -> dict[str, torch.Tensor]:
 
 def check_random_backbone(card: ModelCard, model: nn.Module, source: PathLike) -> None:
     """Raise unless the backbone of ``model`` (built from ``card``'s record, or from a config that says it is
-    the same) has the ``weights_sha256`` that ``card`` records."""
+    the same) has the ``weights_sha256`` that ``card`` records (an export written before the ViT blocks' parts
+    were adopted hashed them under their old names, ``legacy_key``)."""
+    from ..modules.spatiotemporal_block import legacy_key
+
     backbone = card.backbone
-    actual = tensors_sha256({k: v for k, v in model.state_dict().items() if k in backbone_keys(model)})
-    if actual == backbone['weights_sha256']:
+    derived = {k: v for k, v in model.state_dict().items() if k in backbone_keys(model)}
+    actual = tensors_sha256(derived)
+    if backbone['weights_sha256'] in (actual, tensors_sha256({legacy_key(k): v for k, v in derived.items()})):
         return
     versions = _versions()
     recorded = backbone.get('derived_with') or {}

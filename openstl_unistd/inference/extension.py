@@ -79,7 +79,7 @@ class Extension:
         if unused:
             examples = sorted({'.'.join(n.split('.')[:2]) for n in names if n.startswith(TASK_END_PARTS)})
             raise ValueError(f'train_only: {unused} name no parameter of the model; e.g. {examples[:6]}, or any '
-                             'parameter name or prefix (backbone.blocks.0.block.attn.qkv.adapter, ...)')
+                             'parameter name or prefix (backbone.blocks.0.attn.qkv.adapter, ...)')
 
     def _load(self, model: nn.Module, source: ModelFile, backbone_file: Optional[Path]) -> None:
         from .export import backbone_file_for

@@ -29,6 +29,7 @@ from ..core.metrics import ForecastMetrics
 from ..core.scaling import Scaling
 from ..core.schedules import warmup_cosine
 from ..core.state_diff import StateDiff
+from ..modules.spatiotemporal_block import renamed_legacy_keys
 from ..tasks import KNOWN_TASKS, TaskSpec
 from .options import TrainingOptions
 
@@ -239,7 +240,11 @@ class MultiTaskTraining:
         checkpoint['tasks'] = list(self.task_names)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Refuse, in one line, a checkpoint of other tasks or of another model (before its weights load)."""
+        """Rename the tensors of a checkpoint saved before the ViT blocks' parts were adopted
+        (``backbone.blocks.N.block.…``); refuse, in one line, a checkpoint of other tasks or of another model
+        (before its weights load)."""
+        if 'state_dict' in checkpoint:
+            checkpoint['state_dict'] = renamed_legacy_keys(checkpoint['state_dict'])
         problem = checkpoint_mismatch(checkpoint, self.task_names, self.state_dict())
         if problem:
             path = getattr(self._trainer, 'ckpt_path', None) if self._trainer is not None else None
