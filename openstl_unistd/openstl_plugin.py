@@ -36,6 +36,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from .core.scaling import Scaling
 from .datasets.datamodule import MultiTaskDataModule
 from .datasets.multitask import MultiTaskDataset
 from .errors import UserKeyError, UserValueError, check_known_keys
@@ -241,17 +242,17 @@ class OpenSTLMethodMixin:
         self.log('val_loss', loss, on_step=False, on_epoch=True, batch_size=self.prepare_batch(batch)['x'].shape[0])
         return loss
 
-    def normalization(self, task: str):
-        """Per-task map of our datasets (numbers, or per-channel ``(C, 1, 1)`` arrays for fields); OpenSTL's
-        own datasets give one scalar mean/std (0/1 for images)."""
+    def scaling(self, task: str) -> Scaling:
+        """Per-task scaling of our datasets (their loaders'); OpenSTL's own datasets give one scalar mean/std
+        (0/1 for images), anything else counts as the identity."""
         dataset = self.trainer.datamodule.test_loader.dataset
         per_task = getattr(dataset, 'datasets', None)
         source = per_task[task] if per_task is not None else getattr(dataset, 'source', None)
         if source is not None:
-            return source.mean, source.std
+            return source.scaling
         mean, std = self.openstl_normalization
         scalar = all(np.size(v) == 1 for v in (mean, std)) and mean is not None and std is not None
-        return (float(np.asarray(mean).item()), float(np.asarray(std).item())) if scalar else (0.0, 1.0)
+        return Scaling.of(mean, std, f'OpenSTL dataset of task {task!r}') if scalar else Scaling()
 
     def on_test_epoch_end(self) -> None:
         super().on_test_epoch_end()
@@ -347,7 +348,7 @@ def make_load_data(original):
             return original(dataname, batch_size, val_batch_size, num_workers, data_root, dist=dist, **kwargs)
         if dist:
             raise UserValueError(f"dataset '{dataname}': OpenSTL's --dist is not supported for our datasets; "
-                             'train multi-GPU with openstl_unistd tools/train.py')
+                                 'train multi-GPU with openstl_unistd tools/train.py')
         tasks = resolve_tasks(TASK_SETS.get(dataname, (dataname,)))
         module = MultiTaskDataModule(tasks, data_root, kwargs.get('datasets'), batch_size, val_batch_size,
                                      num_workers, sampling=kwargs.get('sampling', 'proportional'),
@@ -365,7 +366,7 @@ def make_load_data(original):
         method = str(kwargs.get('method', '')).lower()
         if method not in _method_names():
             raise UserValueError(f"dataset '{dataname}' holds {len(tasks)} tasks; OpenSTL's single-task method "
-                             f"'{method}' cannot train on it: use -m {' or -m '.join(_method_names())}")
+                                 f"'{method}' cannot train on it: use -m {' or -m '.join(_method_names())}")
         return (module.train_dataloader(),
                 module.joint_loader('val', OpenSTLTaskSet(splits['val'], dataname)),
                 module.joint_loader('test', OpenSTLTaskSet(splits['test'], dataname)))

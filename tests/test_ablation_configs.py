@@ -29,7 +29,7 @@ def adapters(model):
 
 
 def attention_adapters(model):
-    return [(block.block.attn.qkv.adapter, block.block.attn.proj.adapter) for block in model.backbone.blocks]
+    return [(block.attn.qkv.adapter, block.attn.proj.adapter) for block in model.backbone.blocks]
 
 
 def test_no_temporal_removes_the_temporal_module_of_every_block_and_keeps_ra_moe():
@@ -89,7 +89,7 @@ def hf_repo(scheme):
 
 
 def architecture(model):
-    block = model.backbone.blocks[0].block
+    block = model.backbone.blocks[0]
     return type(model.backbone.norm_pre).__name__, type(block.mlp.act).__name__
 
 

@@ -34,7 +34,7 @@ class ScaledUniSTD(UniSTD):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for block in self.backbone.blocks:
-            block.block.mlp.fc2 = nn.Sequential(block.block.mlp.fc2, ChannelScale(self.embed_dim))
+            block.mlp.fc2 = nn.Sequential(block.mlp.fc2, ChannelScale(self.embed_dim))
 
 
 @pytest.fixture
@@ -54,9 +54,9 @@ def _scale_names(model):
 def test_the_new_adapter_is_adapter_everywhere_and_the_layer_it_wraps_is_backbone(scaled):
     model, _, _ = scaled
     names = _scale_names(model)
-    assert names == ['backbone.blocks.0.block.mlp.fc2.1.scale', 'backbone.blocks.1.block.mlp.fc2.1.scale']
+    assert names == ['backbone.blocks.0.mlp.fc2.1.scale', 'backbone.blocks.1.mlp.fc2.1.scale']
     frozen = backbone_keys(model)
-    assert not frozen & set(names) and 'backbone.blocks.0.block.mlp.fc2.0.weight' in frozen
+    assert not frozen & set(names) and 'backbone.blocks.0.mlp.fc2.0.weight' in frozen
     found = adapters(model)
     assert adapter_part(names[0], found) == 'channel scales'
     assert adapter_part('backbone.blocks.0.temporal.adapter.router.weight', found) == 'routers'  # nested adapter

@@ -45,13 +45,13 @@ def test_export_holds_only_the_trained_tensors_and_the_card(pretrained, tmp_path
     state = model.state_dict()
     frozen = backbone_keys(model)
     assert frozen and all(k.startswith('backbone.') for k in frozen)
-    assert 'backbone.blocks.0.block.attn.qkv.base_layer.weight' in frozen and 'backbone.norm.weight' in frozen
+    assert 'backbone.blocks.0.attn.qkv.base_layer.weight' in frozen and 'backbone.norm.weight' in frozen
     with safe_open(str(summary.path), framework='pt') as handle:
         keys, metadata = set(handle.keys()), handle.metadata()
     assert keys == set(state) - frozen
-    for part in ('encoders.rain.', 'decoders.demo_traffic.', 'backbone.blocks.1.block.attn.qkv.adapter.lora_A',
-                 'backbone.blocks.0.block.attn.proj.adapter.router.weight', 'backbone.blocks.0.temporal.ffn.0.weight',
-                 'backbone.blocks.1.temporal.adapter.rank', 'backbone.blocks.1.block.attn.qkv.adapter.rank_frozen'):
+    for part in ('encoders.rain.', 'decoders.demo_traffic.', 'backbone.blocks.1.attn.qkv.adapter.lora_A',
+                 'backbone.blocks.0.attn.proj.adapter.router.weight', 'backbone.blocks.0.temporal.ffn.0.weight',
+                 'backbone.blocks.1.temporal.adapter.rank', 'backbone.blocks.1.attn.qkv.adapter.rank_frozen'):
         assert any(k.startswith(part) for k in keys), part
     trained_elements = sum(v.numel() for k, v in state.items() if k not in frozen)
     assert summary.elements == trained_elements and not summary.backbone_stored
@@ -91,9 +91,9 @@ def test_a_different_backbone_file_is_refused_by_its_hash(pretrained, tmp_path):
 def test_a_checkpoint_whose_backbone_is_not_its_file_is_not_exported(pretrained, tmp_path):
     checkpoint, _, model = pretrained
     state = torch.load(checkpoint, weights_only=True)
-    state['state_dict']['model.backbone.blocks.0.block.mlp.fc1.weight'] += 1e-3
+    state['state_dict']['model.backbone.blocks.0.mlp.fc1.weight'] += 1e-3
     torch.save(state, tmp_path / 'changed.ckpt')
-    with pytest.raises(ValueError, match=r"1 backbone weights differ from .*blocks.0.block.mlp.fc1.weight"):
+    with pytest.raises(ValueError, match=r"1 backbone weights differ from .*blocks.0.mlp.fc1.weight"):
         export_model(tmp_path / 'changed.ckpt', tmp_path / 'x.safetensors')
 
 
@@ -127,11 +127,11 @@ def test_a_trained_pretrained_backbone_is_stored_and_reproduced(pretrained, tmp_
     card = make_card(['demo_traffic', RAIN], SCALINGS, pretrained=str(weights), train_backbone=True)
     model = build(card, seed=4)
     with torch.no_grad():
-        model.backbone.blocks[0].block.mlp.fc1.weight.add_(1e-2)            # what training it would do
+        model.backbone.blocks[0].mlp.fc1.weight.add_(1e-2)            # what training it would do
     source = save_checkpoint(model, card, tmp_path / 'trained.ckpt')
     summary = export_model(source, tmp_path / 'trained.safetensors')
     with safe_open(str(summary.path), framework='pt') as handle:
-        assert 'backbone.blocks.0.block.mlp.fc1.weight' in set(handle.keys())
+        assert 'backbone.blocks.0.mlp.fc1.weight' in set(handle.keys())
     assert summary.backbone_stored
     x = _inputs(2)['rain']
     assert np.array_equal(load_model(summary.path).predict(x, 'rain'), load_model(source).predict(x, 'rain'))
@@ -234,7 +234,7 @@ def test_a_random_backbone_that_its_seed_does_not_give_is_stored_and_hashed(tmp_
     card = make_card([RAIN], {'rain': SCALINGS['rain']})
     model = build(card, seed=3)
     with torch.no_grad():
-        model.backbone.blocks[0].block.mlp.fc1.weight.mul_(1.5)
+        model.backbone.blocks[0].mlp.fc1.weight.mul_(1.5)
     checkpoint = save_checkpoint(model, card, tmp_path / 'random.ckpt')
     summary = export_model(checkpoint, tmp_path / 'random.safetensors')
     assert summary.backbone_stored

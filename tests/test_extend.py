@@ -13,8 +13,8 @@ from openstl_unistd.modules.ra_moe import ra_moe_modules
 from openstl_unistd.engine.config import build_model, build_tasks, load_config
 from openstl_unistd.engine.experiment import train
 from openstl_unistd.inference.export import export_model
+from openstl_unistd.engine.trained_model_config import card_from_config, extension_from_config
 from openstl_unistd.inference.extension import Extension
-from openstl_unistd.inference.model_card import card_from_config, dataset_scaling
 
 from .trained import make_trained, save_checkpoint, tiny_vit_file
 
@@ -45,8 +45,8 @@ def source_model(data_root: Path, path: Path, freeze: bool = True, **options):
         for adapter in ra_moe_modules(model):
             adapter._set_frozen(False)
             adapter.rank_frozen.fill_(False)
-    scalings = {'demo_traffic': dataset_scaling(DemoTraffic(data_root, 'test', num_samples=8)),
-                'demo_wave': dataset_scaling(DemoWave(data_root, 'test', num_samples=8))}
+    scalings = {'demo_traffic': DemoTraffic(data_root, 'test', num_samples=8).scaling,
+                'demo_wave': DemoWave(data_root, 'test', num_samples=8).scaling}
     card = card_from_config(cfg, tasks, scalings)
     return model, save_checkpoint(model, card, path), card
 
@@ -69,7 +69,7 @@ def test_the_new_task_learns_while_old_tasks_stay_bit_identical(tmp_path):
     tasks = build_tasks(cfg)
     L.seed_everything(int(cfg.get('seed', 0)))
     start = build_model(cfg, tasks)                                     # what train() builds, before training
-    Extension.from_config(cfg, tasks).apply(start)
+    extension_from_config(cfg, tasks).apply(start)
     before = {k: v.clone() for k, v in start.state_dict().items()}
 
     results = train(cfg, tmp_path / 'work', data_root=str(data))
@@ -100,7 +100,7 @@ def test_an_export_extends_like_its_checkpoint(tmp_path):
     cfg = config(init_from=str(export))
     tasks = build_tasks(cfg)
     model = build_model(cfg, tasks).eval()
-    card = Extension.from_config(cfg, tasks).apply(model)
+    card = extension_from_config(cfg, tasks).apply(model)
     assert card.task_names == OLD
     with torch.no_grad():
         for task, x in _inputs(old_card).items():
@@ -118,7 +118,7 @@ def test_an_export_with_a_pretrained_backbone_needs_that_backbone(tmp_path):
         cfg = config(init_from=str(export), **{'model.pretrained': str(backbone)})
         tasks = build_tasks(cfg)
         model = build_model(cfg, tasks).eval()
-        extension = Extension.from_config(cfg, tasks)
+        extension = extension_from_config(cfg, tasks)
         if refused:
             with pytest.raises(ValueError, match=f"backbone file '{other}' has sha256 .* trained with '{weights}'"):
                 extension.apply(model, backbone_file=other)
@@ -131,10 +131,10 @@ def test_an_export_with_a_pretrained_backbone_needs_that_backbone(tmp_path):
 
 def test_only_the_tasks_of_listed_ends_are_trained():
     tasks = build_tasks(config())
-    assert [t.name for t in Extension.from_config(config(init_from=None), tasks).fit_tasks] == [NEW]
-    shared = Extension.from_config(config(init_from=None, train_only=[*NEW_ENDS, 'backbone.blocks.0.temporal']), tasks)
+    assert [t.name for t in extension_from_config(config(init_from=None), tasks).fit_tasks] == [NEW]
+    shared = extension_from_config(config(init_from=None, train_only=[*NEW_ENDS, 'backbone.blocks.0.temporal']), tasks)
     assert [t.name for t in shared.fit_tasks] == [*OLD, NEW]
-    assert Extension.from_config({'tasks': []}, tasks) is None
+    assert extension_from_config({'tasks': []}, tasks) is None
 
 
 def test_extension_errors_name_what_is_wrong(tmp_path):
@@ -148,7 +148,7 @@ def test_extension_errors_name_what_is_wrong(tmp_path):
     def apply(**options):
         cfg = config(**options)
         tasks = build_tasks(cfg)
-        Extension.from_config(cfg, tasks).apply(build_model(cfg, tasks))
+        extension_from_config(cfg, tasks).apply(build_model(cfg, tasks))
 
     with pytest.raises(ValueError, match=r"ranks are still being searched .* but train_only does not list them"):
         apply(init_from=str(searching))
@@ -176,7 +176,7 @@ def test_an_extension_checks_the_hashes_of_its_export_and_its_random_backbone(tm
     def apply(**options):
         cfg = config(**options)
         tasks = build_tasks(cfg)
-        Extension.from_config(cfg, tasks).apply(build_model(cfg, tasks))
+        extension_from_config(cfg, tasks).apply(build_model(cfg, tasks))
 
     with pytest.raises(ValueError, match=f'{tampered}: its tensors do not have the SHA-256 the export records'):
         apply(init_from=str(tampered))
@@ -186,7 +186,7 @@ def test_an_extension_checks_the_hashes_of_its_export_and_its_random_backbone(tm
 
 
 def test_a_checkpoint_whose_random_backbone_had_another_seed_is_refused():
-    from openstl_unistd.inference.model_card import training_card
+    from openstl_unistd.engine.trained_model_config import training_card
 
     cfg = config(tasks=OLD)
     tasks = build_tasks(cfg)

@@ -62,3 +62,26 @@ def test_the_check_sees_every_form_of_import():
     assert imported_parts('from .base import MultiTaskModel\n', models) == {'models'}
     assert imported_parts('import openstl_unistd.methods.unistd\n', models) == {'methods'}
     assert imported_parts('from openstl_unistd.core.metrics import ForecastMetrics\n', models) == {'core'}
+
+
+def config_readers(source: str) -> list[str]:
+    """Functions of ``source`` that take a raw config (a parameter named ``cfg`` or ``config``) or call
+    ``method_spec``, the reader of a config's method section."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            if any(a.arg in ('cfg', 'config') for a in arguments):
+                found.append(node.name)
+        elif isinstance(node, ast.Call) and getattr(node.func, 'id', getattr(node.func, 'attr', None)) == 'method_spec':
+            found.append('method_spec()')
+    return found
+
+
+def test_inference_reads_no_config():
+    """docs/architecture.md#layers: ``inference/`` takes typed values; the engine reads the config. Breaks when a
+    function of inference/ takes a config again (as ``card_from_config`` and ``Extension.from_config`` did)."""
+    assert config_readers('def card_from_config(cfg, tasks): return method_spec(cfg)\n') == [
+        'card_from_config', 'method_spec()']
+    readers = {path.name: config_readers(path.read_text()) for path in sorted((PACKAGE / 'inference').glob('*.py'))}
+    assert {name: found for name, found in readers.items() if found} == {}

@@ -7,6 +7,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from openstl_unistd.core.metrics import ForecastMetrics
 from openstl_unistd.core.metrics import image
+from openstl_unistd.core.scaling import Scaling
 from openstl_unistd.core.metrics.weather import contingency, nino34_index, nino_lead_weights
 
 
@@ -76,7 +77,7 @@ def test_csi_matches_a_hand_counted_table():
     # ≥74: true events at 80, 80, 140, 200, 74, 74 → predicted 80, -, 140, 150, -, 74 → h=4, m=2; fa: 80 over 10 → 1
     # ≥133: true events 140, 200 → both predicted (140, 150) → h=2, m=0, fa=0
     assert counts.tolist() == [[4, 2, 1], [2, 0, 0]]
-    metric = ForecastMetrics(['csi'], mean=0.0, std=255.0, csi_thresholds=(74, 133, 219))
+    metric = ForecastMetrics(['csi'], Scaling.of(0.0, 255.0), csi_thresholds=(74, 133, 219))
     metric.update((pred_vil / 255).view(1, 1, 1, 2, 4), (true_vil / 255).view(1, 1, 1, 2, 4))
     scores = metric.compute()
     assert scores['csi_74'] == pytest.approx(4 / 7) and scores['csi_133'] == pytest.approx(1.0)
@@ -95,7 +96,7 @@ def test_nino_scores_equal_numpy_corrcoef_streamed_over_batches():
     true = g.normal(0, 1, (40, 6, 1, 24, 48))
     pred = true + g.normal(0, 0.8, true.shape)
     mean, std = -16.549, 26.748
-    metric = ForecastMetrics(['nino'], mean=mean, std=std, output_frames=6)
+    metric = ForecastMetrics(['nino'], Scaling.of(mean, std), output_frames=6)
     for batch in np.array_split(np.arange(40), 7):
         metric.update(torch.tensor((pred[batch] - mean) / std), torch.tensor((true[batch] - mean) / std))
     scores = metric.compute()
@@ -163,7 +164,7 @@ def test_field_metrics_are_physical_errors_and_unclipped_psnr_ssim_with_the_give
     mean = np.array([10.0, -3.0]).reshape(2, 1, 1)
     std = np.array([2.0, 50.0]).reshape(2, 1, 1)
     data_range = float(true.max() - true.min())
-    metric = ForecastMetrics(['mse', 'mae', 'rmse', 'psnr', 'ssim'], mean=mean, std=std, data_range=data_range)
+    metric = ForecastMetrics(['mse', 'mae', 'rmse', 'psnr', 'ssim'], Scaling.of(mean, std), data_range=data_range)
     metric.update(pred[:1], true[:1])
     metric.update(pred[1:], true[1:])
     scores = metric.compute()
@@ -178,9 +179,9 @@ def test_field_metrics_are_physical_errors_and_unclipped_psnr_ssim_with_the_give
     ssim = np.mean([structural_similarity(model_t[i], model_p[i], data_range=data_range, channel_axis=0)
                     for i in range(frames)])
     assert scores['psnr'] == pytest.approx(psnr, abs=1e-4) and scores['ssim'] == pytest.approx(ssim, abs=1e-4)
-    assert metric.mean == [10.0, -3.0] and metric.std == [2.0, 50.0]
+    assert metric.scaling == Scaling((10.0, -3.0), (2.0, 50.0))
     # the image convention (no data_range) would clip the signed field to [0, 1]: different scores
-    image_metric = ForecastMetrics(['psnr'], mean=mean, std=std)
+    image_metric = ForecastMetrics(['psnr'], Scaling.of(mean, std))
     image_metric.update(pred, true)
     assert image_metric.compute()['psnr'] != pytest.approx(scores['psnr'], abs=0.1)
 

@@ -8,7 +8,7 @@ import torch
 from openstl_unistd.core.scaling import Scaling
 from openstl_unistd.datasets.custom import ArrayTask
 from openstl_unistd.datasets.demo import DemoDigits, DemoWave
-from openstl_unistd.inference.model_card import CARD_KEY, dataset_scaling
+from openstl_unistd.inference.model_card import CARD_KEY
 from openstl_unistd.inference.predictor import Predictor
 
 from .trained import build, make_card, save_checkpoint
@@ -55,7 +55,7 @@ def test_physical_units_round_trip_through_the_demo_loaders(tmp_path):
     digits = DemoDigits(tmp_path, 'test', num_samples=3)
     wave = DemoWave(tmp_path, 'test', num_samples=3)
     card = make_card(['demo_digits', 'demo_wave'],
-                     {'demo_digits': dataset_scaling(digits), 'demo_wave': dataset_scaling(wave)})
+                     {'demo_digits': digits.scaling, 'demo_wave': wave.scaling})
     assert card.scalings['demo_digits'] == Scaling((0.0,), (255.0,))
     assert card.scalings['demo_wave'] == Scaling((-1.0,), (2.0,))
     predictor = Predictor(build(card), card)
@@ -75,7 +75,7 @@ def test_physical_units_round_trip_through_a_custom_array_task(tmp_path):
     values = np.random.default_rng(1).normal(280.0, 7.0, (20, 7, 2, 16, 16)).astype(np.float32)
     np.save(tmp_path / 'rain.npy', values)
     dataset = ArrayTask(tmp_path, 'test', 4, 3, path='rain.npy')
-    card = make_card([RAIN], {'rain': dataset_scaling(dataset)})
+    card = make_card([RAIN], {'rain': dataset.scaling})
     assert card.scalings['rain'].mean == tuple(float(v) for v in values[:16].min(axis=(0, 1, 3, 4)))  # per channel
     predictor = Predictor(build(card), card)
     raw = values[dataset.offset:dataset.offset + 2, :4]

@@ -43,7 +43,7 @@ def test_deriving_a_random_backbone_leaves_the_global_random_state_alone():
 def test_unistd_passes_its_backbone_seed(tiny_unistd):
     task = dict(name='rain', input_frames=2, output_frames=2, channels=1, height=16, width=16, encoder_depth=1)
     default, other = tiny_unistd([task]), tiny_unistd([task], backbone_seed=3)
-    weight = 'blocks.0.block.attn.qkv.base_layer.weight'
+    weight = 'blocks.0.attn.qkv.base_layer.weight'
     assert torch.equal(default.backbone.state_dict()[weight],
                        build_backbone('vit_tiny_patch16_224', depth=2).blocks[0].attn.qkv.weight)
     assert not torch.equal(default.backbone.state_dict()[weight], other.backbone.state_dict()[weight])

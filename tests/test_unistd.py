@@ -45,7 +45,7 @@ def test_vit_b_structure_gives_the_method_token_grid_for_every_task():
         model = UniSTD(list(PAPER_TASKS), backbone='clip')
     backbone = model.backbone
     assert (len(backbone.blocks), backbone.embed_dim, backbone.num_heads) == (12, 768, 12)
-    assert type(backbone.blocks[0].block.mlp.act).__name__ == 'QuickGELU'
+    assert type(backbone.blocks[0].mlp.act).__name__ == 'QuickGELU'
     for name, (_, (grid_h, grid_w)) in PAPER_TABLE.items():
         spec = PAPER_TASKS[name]
         tokens, _ = model.encoders[name](torch.empty(2, *spec.input_shape, device='meta'))
@@ -60,7 +60,7 @@ def test_vit_b_structure_gives_the_method_token_grid_for_every_task():
 def test_adapters_and_temporal_modules_sit_in_every_block(tiny_unistd):
     model = tiny_unistd(['taxibj'])
     for block in model.backbone.blocks:
-        qkv, proj = block.block.attn.qkv, block.block.attn.proj
+        qkv, proj = block.attn.qkv, block.attn.proj
         assert isinstance(qkv, RAMoELinear) and isinstance(proj, RAMoELinear)
         assert (qkv.adapter.groups, qkv.adapter.num_experts) == (3, 6)
         assert (proj.adapter.groups, proj.adapter.num_experts) == (1, 2)
@@ -106,7 +106,7 @@ def test_a_gradient_step_changes_only_trainable_parameters(tiny_unistd):
     assert changed <= trainable
     assert all(p.grad is None for p in model.parameters() if not p.requires_grad)
     for expected in ('encoders.taxibj.proj.weight', 'decoders.taxibj.readout.weight',
-                     'backbone.blocks.0.block.attn.qkv.adapter.lora_B',
+                     'backbone.blocks.0.attn.qkv.adapter.lora_B',
                      'backbone.blocks.1.temporal.ffn.2.weight'):
         assert expected in changed
     assert not any(n.startswith(('encoders.enso', 'decoders.enso')) for n in changed)
@@ -150,7 +150,7 @@ def test_without_lora_and_temporal_only_the_task_heads_train(tiny_unistd):
 
 def test_lora_and_temporal_options_are_checked(tiny_unistd):
     model = tiny_unistd(['taxibj'], lora=dict(qkv_experts=2, top_k=1), temporal=dict(hidden_ratio=4))
-    adapter = model.backbone.blocks[0].block.attn.qkv.adapter
+    adapter = model.backbone.blocks[0].attn.qkv.adapter
     assert (adapter.num_experts, adapter.top_k) == (2, 1)
     with pytest.raises(KeyError, match=r"model.lora: unknown key\(s\) \['experts'\]"):
         tiny_unistd(['taxibj'], lora=dict(experts=2))
@@ -184,4 +184,4 @@ def test_train_backbone_decides_whether_the_vit_weights_train_and_nothing_else(t
     assert all(grad[n] for n in grad if n not in vit_own)               # adapters, temporal, ends: always
     x = torch.rand(2, 4, 2, 32, 32)
     model(x, 'demo_traffic').square().mean().backward()
-    assert (model.backbone.blocks[0].block.mlp.fc1.weight.grad is not None) == train_backbone
+    assert (model.backbone.blocks[0].mlp.fc1.weight.grad is not None) == train_backbone

@@ -241,8 +241,9 @@ def metric_frames_per_second(metrics: list[str], frame_shape: tuple[int, int, in
                              device: torch.device, repeats: int = 5, mean: float = 0.0, std: float = 1.0) -> float:
     """Frames per second at which :class:`ForecastMetrics` scores predictions on ``device``."""
     from ..core.metrics import ForecastMetrics
+    from ..core.scaling import Scaling
 
-    metric = ForecastMetrics(metrics, mean=mean, std=std).to(device)
+    metric = ForecastMetrics(metrics, Scaling.of(mean, std)).to(device)
     pred = torch.rand(1, frames_per_batch, *frame_shape, device=device)
     true = torch.rand(1, frames_per_batch, *frame_shape, device=device)
     seconds = median_seconds(lambda: metric.update(pred, true), device, warmup=1, repeats=repeats)

@@ -36,7 +36,7 @@ def record_offsets(path: Path) -> list[int]:
             position += 16 + length
             if position > size:
                 raise UserValueError(f'{path}: record {len(offsets) - 1} at byte {offsets[-1]} needs '
-                                 f'{16 + length} bytes but the file ends at byte {size}')
+                                     f'{16 + length} bytes but the file ends at byte {size}')
             handle.seek(position)
     return offsets
 
@@ -62,7 +62,7 @@ def frame_from_feature(feature, key: str, where: str, hint: str = '') -> np.ndar
     values = feature[key].bytes_list.value
     if len(values) != 1 or len(values[0]) != IMAGE_BYTES:
         raise UserValueError(f'{where}: {key!r} holds {[len(v) for v in values]} bytes, '
-                         f'expected [{IMAGE_BYTES}] (raw 64 × 64 × 3 uint8)')
+                             f'expected [{IMAGE_BYTES}] (raw 64 × 64 × 3 uint8)')
     return np.frombuffer(values[0], dtype=np.uint8).reshape(64, 64, 3)
 
 

@@ -2,8 +2,10 @@
 
 A loader reads one public format as it is on disk. It yields ``x (T, C, H, W)`` and
 ``y (T', C, H, W)`` as float32 tensors in the model range of docs/datasets.md, and records
-``physical = model · std + mean`` in ``mean``/``std`` (the attributes OpenSTL's test loop reads)
-so that metrics can run on the file's own values.
+``physical = model · std + mean`` in ``mean``/``std`` (the numbers its reading uses, and the attributes
+OpenSTL's test loop reads). Everything downstream takes them as one
+:class:`~openstl_unistd.core.scaling.Scaling`, :attr:`ForecastDataset.scaling`: the metrics, so that they
+run on the file's own values, and the model card.
 
 Every sample is checked as it is read (:meth:`ForecastDataset.__getitem__`): a file that cannot be
 read, or NaN/±Inf in the frames, raises an error naming the task, split, sample index and file
@@ -19,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import UserValueError
+from ..core.scaling import Scaling
 from .checks import DataError, NonFiniteError, UnreadableFileError, all_finite, describe_non_finite, is_read_error
 
 PathLike = Union[str, Path]
@@ -70,9 +73,15 @@ class ForecastDataset(Dataset):
         self.split = check_split(split, self.task)
         if input_frames < 1 or output_frames < 1:
             raise UserValueError(f'{self.task}: input_frames and output_frames must be ≥ 1, '
-                             f'got {input_frames} and {output_frames}')
+                                 f'got {input_frames} and {output_frames}')
         self.input_frames = input_frames
         self.output_frames = output_frames
+
+    @property
+    def scaling(self) -> Scaling:
+        """``mean``/``std`` as the :class:`~openstl_unistd.core.scaling.Scaling` the metrics and the model card use
+        (checked: an error naming the task and split if they are not a valid pair)."""
+        return Scaling.of(self.mean, self.std, f"task '{self.task_name or self.task}', split '{self.split}'")
 
     @property
     def data_name(self) -> str:

@@ -77,7 +77,7 @@ class Cityscapes(ForecastDataset):
         with open_hdf5(path) as handle:
             if not isinstance(handle.get('len'), h5py.Group):
                 raise UserValueError(f"{path}: group 'len' is missing; expected the Cityscapes128_h5 layout "
-                                 f"(groups 'len' and one per video), found {sorted(handle.keys())[:8]}")
+                                     f"(groups 'len' and one per video), found {sorted(handle.keys())[:8]}")
             videos = []
             for name in sorted(handle['len'].keys(), key=video_order):
                 group = handle.get(name)
@@ -86,7 +86,7 @@ class Cityscapes(ForecastDataset):
                 length = len(group)
                 if set(group.keys()) != {str(i) for i in range(length)}:
                     raise UserValueError(f'{path}: video {name!r} has frames {sorted(group.keys(), key=video_order)[:8]}, '
-                                     f"expected datasets named '0'..'{length - 1}'")
+                                         f"expected datasets named '0'..'{length - 1}'")
                 if length:
                     self._check_frame(path, f'{name}/0', group['0'])
                 videos.append((name, length))

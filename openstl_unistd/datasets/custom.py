@@ -189,7 +189,7 @@ class XarrayTask(FieldTask):
         expected = (time_dim, channel_dim) if channel_dim else (time_dim,)
         if data.ndim != len(expected) + 2 or any(d not in data.dims for d in expected):
             raise UserValueError(f'{file}: {variable!r} has dims {data.dims}, expected '
-                             f"({', '.join(expected)}, y, x)")
+                                 f"({', '.join(expected)}, y, x)")
         order = [*expected, *[d for d in data.dims if d not in expected]]
         data = data.transpose(*order)
         if channel_dim is None:

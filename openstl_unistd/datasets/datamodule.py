@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..errors import UserValueError
+from ..core.scaling import Scaling
 from ..tasks import KNOWN_TASKS, TaskSpec
 from .base import ForecastDataset, PathLike
 from .multitask import MultiTaskDataset, TaskSamples, collate_task_batch, sequential_task_batches
@@ -50,7 +51,7 @@ class MultiTaskDataModule(L.LightningDataModule):
         unknown = sorted(set(options) - set(self.task_names) - set(KNOWN_TASKS))
         if unknown:
             raise UserValueError(f'data options given for task(s) {unknown} that are neither in the task list '
-                             f'{self.task_names} nor known tasks')
+                                 f'{self.task_names} nor known tasks')
         self.dataset_options = {name: options[name] for name in self.task_names if name in options}
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
@@ -139,18 +140,16 @@ class MultiTaskDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         return self._evaluation_loaders('test')
 
-    def normalization(self, task: str, split: str = 'test'):
-        """``(mean, std)`` of a task's ``split`` dataset: ``physical = model · std + mean`` (numbers, or
-        per-channel arrays of shape ``(C, 1, 1)`` for fields)."""
-        dataset = self.build_split(split)[task]
-        return dataset.mean, dataset.std
+    def scaling(self, task: str, split: str = 'test') -> Scaling:
+        """The :class:`~openstl_unistd.core.scaling.Scaling` of a task's ``split`` dataset (its loader's)."""
+        return self.build_split(split)[task].scaling
 
     def metric_options(self, task: str, split: str = 'test') -> dict:
-        """``mean``, ``std`` and ``data_range`` of a task's ``split`` for its metrics: ``data_range`` is the
-        split's range in model units for fields (the field convention of docs/metrics.md), else ``None``."""
+        """``scaling`` and ``data_range`` of a task's ``split`` for its metrics: ``data_range`` is the split's
+        range in model units for fields (the field convention of docs/metrics.md), else ``None``."""
         dataset = self.build_split(split)[task]
         field = getattr(dataset, 'metric_convention', 'image') == 'field'
-        return {'mean': dataset.mean, 'std': dataset.std, 'data_range': dataset.data_range if field else None}
+        return {'scaling': dataset.scaling, 'data_range': dataset.data_range if field else None}
 
     def train_mean(self, task: str, max_samples: int = 512) -> torch.Tensor:
         """The per-pixel mean ``(C, H, W)`` of a task's training frames (inputs and targets), in model range:

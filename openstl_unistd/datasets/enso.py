@@ -82,7 +82,7 @@ class ENSO(ForecastDataset):
         super().__init__(split, input_frames, output_frames)
         if min(cmip6_models, cmip6_years, cmip5_years) < 1 or cmip5_models < 2:
             raise UserValueError(f'enso: need ≥ 1 CMIP6 model, ≥ 2 CMIP5 models (val and test) and ≥ 1 year '
-                             f'each, got {cmip6_models} × {cmip6_years} and {cmip5_models} × {cmip5_years}')
+                                 f'each, got {cmip6_models} × {cmip6_years} and {cmip5_models} × {cmip5_years}')
         folder = Path(data_root) / 'enso'
         self.sst_path = self.source = str(require_path(folder / 'CMIP_train.nc', self.task, self.prepare_script))
         self.nino_path = str(require_path(folder / 'CMIP_label.nc', self.task, self.prepare_script))
@@ -111,12 +111,12 @@ class ENSO(ForecastDataset):
             lon = np.asarray(ds['lon'].values, dtype=np.float64) if 'lon' in ds.coords else None
         if lat is None or lon is None:
             raise UserValueError(f'{self.sst_path}: coordinates lat and lon are needed to crop longitudes '
-                             f'{LON_RANGE[0]:g}–{LON_RANGE[1]:g}°E')
+                                 f'{LON_RANGE[0]:g}–{LON_RANGE[1]:g}°E')
         keep = np.flatnonzero((lon >= LON_RANGE[0]) & (lon <= LON_RANGE[1]))
         if len(keep) != GRID[1] or np.any(np.diff(keep) != 1):
             raise UserValueError(f'{self.sst_path}: longitudes {LON_RANGE[0]:g}–{LON_RANGE[1]:g}°E must be {GRID[1]} '
-                             f'consecutive columns of lon, found {len(keep)} in lon = {lon[0]:g} … {lon[-1]:g} '
-                             f'({len(lon)} values)')
+                                 f'consecutive columns of lon, found {len(keep)} in lon = {lon[0]:g} … {lon[-1]:g} '
+                                 f'({len(lon)} values)')
         self.lon_columns = slice(int(keep[0]), int(keep[-1]) + 1)
         self.lat = lat
         """Latitudes of the 24 rows (degrees north)."""
@@ -126,8 +126,8 @@ class ENSO(ForecastDataset):
         box_lon = self.lon[NINO34_COLUMNS][[0, -1]]
         if not (np.allclose(box_lat, [-5, 5]) and np.allclose(box_lon, [190, 240])):
             raise UserValueError(f'{self.sst_path}: rows 10:13 span latitudes {box_lat.tolist()} and cropped columns '
-                             f'19:30 span longitudes {box_lon.tolist()}; expected the Niño3.4 box [-5, 5]°N × '
-                             '[190, 240]°E (lat −55 … 60° and lon 0 … 355° ascending in 5° steps)')
+                                 f'19:30 span longitudes {box_lon.tolist()}; expected the Niño3.4 box [-5, 5]°N × '
+                                 '[190, 240]°E (lat −55 … 60° and lon 0 … 355° ascending in 5° steps)')
         with open_netcdf(self.nino_path) as ds:
             nino = self._variable(ds, self.nino_path, 'nino', ('year', 'month'))
             if nino.sizes['year'] != rows or nino.sizes['month'] != MONTHS_PER_ROW:

@@ -74,7 +74,7 @@ class Human36M(ForecastDataset):
             fields = [field.strip() for field in line.split(',')]
             if len(fields) != 3 or not fields[0] or not all(f.isdigit() for f in fields[1:]):
                 raise UserValueError(f'{path}: line {number} is {line!r}, expected '
-                                 "'<image prefix>,<start>,<end>' with non-negative integers start and end")
+                                     "'<image prefix>,<start>,<end>' with non-negative integers start and end")
             prefixes.append(fields[0])
             starts.append(int(fields[1]))
         if not prefixes:

@@ -36,7 +36,7 @@ def hickle_dataset_key(handle, path: PathLike) -> str:
         if key in handle:
             return key
     raise UserValueError(f'{path}: no hickled object found: expected a root key {list(FRAME_KEYS)}, '
-                     f'found {sorted(handle.keys())}')
+                         f'found {sorted(handle.keys())}')
 
 
 def read_sources(path: PathLike) -> np.ndarray:
@@ -103,7 +103,7 @@ class KITTI(ForecastDataset):
         sources = read_sources(sources_path)
         if len(sources) != count:
             raise UserValueError(f'{sources_path}: holds {len(sources)} source names but '
-                             f'{self.frames_path} holds {count} frames')
+                                 f'{self.frames_path} holds {count} frames')
         self.sources = sources
         self.starts = self._window_starts(sources, stride)
         self._files = PerProcessFiles(open_h5)

@@ -93,7 +93,7 @@ class KTH(ForecastDataset):
                 match = VIDEO_NAME.match(video)
                 if match is None:
                     raise UserValueError(f'{folder / video}: unexpected folder name, expected '
-                                     f'personXX_{action}_dY_uncomp with a two-digit person number')
+                                         f'personXX_{action}_dY_uncomp with a two-digit person number')
                 if int(match.group(1)) not in persons:
                     continue
                 names, numbers = self._list_frames(folder / video)
@@ -102,7 +102,7 @@ class KTH(ForecastDataset):
                 self.videos.append((folder / video, names))
         if not samples:
             raise UserValueError(f'kth: no window of {self.total_frames} consecutive frames of persons '
-                             f'{persons[0]:02d}–{persons[-1]:02d} under {root}')
+                                 f'{persons[0]:02d}–{persons[-1]:02d} under {root}')
         self.samples = np.asarray(samples, dtype=np.int64).reshape(-1, 2)
 
     @staticmethod

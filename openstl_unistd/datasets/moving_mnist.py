@@ -41,14 +41,14 @@ def read_idx_images(path: PathLike) -> np.ndarray:
     magic, count, rows, cols = (int(v) for v in np.frombuffer(data, dtype='>i4', count=4))
     if magic != IDX_IMAGES_MAGIC:
         raise UserValueError(f'{path}: idx magic number is {magic}, expected {IDX_IMAGES_MAGIC} '
-                         '(unsigned-byte images: count, rows, columns)')
+                             '(unsigned-byte images: count, rows, columns)')
     if (rows, cols) != (DIGIT_SIZE, DIGIT_SIZE) or count < 1:
         raise UserValueError(f'{path}: idx header gives {count} images of {rows}×{cols}, '
-                         f'expected N ≥ 1 images of {DIGIT_SIZE}×{DIGIT_SIZE}')
+                             f'expected N ≥ 1 images of {DIGIT_SIZE}×{DIGIT_SIZE}')
     payload = len(data) - 16
     if payload != count * rows * cols:
         raise UserValueError(f'{path}: idx header gives {count} images of {rows}×{cols} = '
-                         f'{count * rows * cols} bytes, the file holds {payload}')
+                             f'{count * rows * cols} bytes, the file holds {payload}')
     return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows, cols)
 
 

@@ -35,7 +35,7 @@ def loader_class(name: str) -> type[ForecastDataset]:
     """The loader class registered as ``name`` (imported on demand)."""
     if name not in LOADERS:
         raise UserValueError(f'no loader for {name!r}; known loaders: {sorted(LOADERS)} '
-                         "(a custom task sets type='arrays' or type='xarray')")
+                             "(a custom task sets type='arrays' or type='xarray')")
     module, cls = LOADERS[name].split(':')
     return getattr(importlib.import_module(f'{__package__}.{module}'), cls)
 
@@ -63,7 +63,7 @@ def build_dataset(spec: TaskSpec, split: str, data_root: PathLike, options: Opti
     expected = (spec.channels, spec.height, spec.width)
     if tuple(dataset.frame_shape) != expected:
         raise UserValueError(f"task '{spec.name}': loader {name!r} gives frames (C, H, W) = {tuple(dataset.frame_shape)}, "
-                         f'the task expects {expected}')
+                             f'the task expects {expected}')
     if len(dataset) == 0:
         raise EmptySplitError(
             f"task '{spec.name}', split '{split}': no samples in {dataset.source or data_root} (loader {name!r}): "

@@ -20,6 +20,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from ..errors import UserValueError
+from ..core.scaling import Scaling, ScalingError
 from .checks import DataError
 
 SCALES = ('minmax', 'standard')
@@ -74,21 +75,14 @@ def fit_scaling(train_values, channel_axis: int, scale: str, source: str) -> tup
 
 def as_channel_scale(mean: Scale, std: Scale, channels: int, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Given ``mean``/``std`` (a number for all channels or one per channel) as ``(C, 1, 1)`` float32 arrays
-    (the data's precision, so that scaling by them and by their saved values is bit-identical); an error
-    naming ``source`` if their length, finiteness or ``std ≠ 0`` is wrong."""
-    out = []
-    for name, value in (('mean', mean), ('std', std)):
-        array = np.asarray(value, dtype=np.float64).reshape(-1)
-        if array.size == 1:
-            array = np.repeat(array, channels)
-        if array.size != channels:
-            raise DataError(f'{source}: {name} has {array.size} values, expected 1 or one per channel ({channels})')
-        out.append(array.reshape(channels, 1, 1).astype(np.float32))
-    mean_, std_ = out
-    if not (np.isfinite(mean_).all() and np.isfinite(std_).all()) or (std_ == 0).any():
-        raise DataError(f'{source}: normalization mean={mean_.ravel().tolist()}, std={std_.ravel().tolist()}; '
-                        'expected finite values and std ≠ 0')
-    return mean_, std_
+    (the data's precision, so that scaling by them and by their saved values is bit-identical), checked by
+    :class:`~openstl_unistd.core.scaling.Scaling`'s one validator: a ``DataError`` naming ``source`` if their
+    length, finiteness or ``std ≠ 0`` is wrong."""
+    try:
+        return Scaling.of(np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32), source,
+                          channels).arrays()
+    except ScalingError as error:
+        raise DataError(str(error)) from None
 
 
 def squeezed_channels(train_values, channel_axis: int, mean: np.ndarray, std: np.ndarray,

@@ -77,12 +77,12 @@ class SEVIR(ForecastDataset):
         missing = [c for c in CATALOG_COLUMNS if c not in catalog.columns]
         if missing:
             raise UserValueError(f'{catalog_path}: column(s) {missing} missing; expected {list(CATALOG_COLUMNS)}, '
-                             f'found {list(catalog.columns)}')
+                                 f'found {list(catalog.columns)}')
         try:
             time = pd.to_datetime(catalog['time_utc'], format='ISO8601')
         except (ValueError, TypeError) as error:
             raise UserValueError(f"{catalog_path}: column 'time_utc' must hold dates such as "
-                             f"'2019-06-01 00:00:00': {error}") from None
+                                 f"'2019-06-01 00:00:00': {error}") from None
         in_split = {'train': time <= val_start,
                     'val': (time > val_start) & (time <= test_start),
                     'test': time > test_start}[self.split]
@@ -105,7 +105,7 @@ class SEVIR(ForecastDataset):
             largest = int(group['file_index'].max())
             if largest >= shape[0]:
                 raise UserValueError(f"{path}: {catalog_path.name} names file_index {largest} but 'vil' holds "
-                                 f'{shape[0]} events (shape {tuple(shape)})')
+                                     f'{shape[0]} events (shape {tuple(shape)})')
             lengths[name] = int(shape[3])
         return [lengths[name] for name in rows['file_name']]
 

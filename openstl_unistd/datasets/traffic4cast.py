@@ -89,7 +89,7 @@ class Traffic4Cast(ForecastDataset):
             raise UnreadableFileError(f'{list_file}: not a readable JSON list of day files ({error})') from error
         if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
             raise UserValueError(f'{list_file}: expected a JSON list of day files such as '
-                             f'"BERLIN/training/2019-05-16_BERLIN_8ch.h5", got {type(days).__name__}')
+                                 f'"BERLIN/training/2019-05-16_BERLIN_8ch.h5", got {type(days).__name__}')
         return days
 
     @staticmethod

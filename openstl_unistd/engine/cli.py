@@ -94,7 +94,7 @@ def option_literal(key: str, text: str):
     except (SyntaxError, ValueError) as error:
         reason = error.msg if isinstance(error, SyntaxError) else str(error)
         raise UserValueError(f'--cfg-options {key}: cannot read {text!r} ({reason}); a dict value is written '
-                         f'dict(a=1, b=word) or "{{\'a\': 1}}", with quotes around strings that are not plain words') \
+                             f'dict(a=1, b=word) or "{{\'a\': 1}}", with quotes around strings that are not plain words') \
             from None
     return list(value) if isinstance(value, tuple) and not text.startswith('(') else value
 
@@ -131,4 +131,4 @@ def devices_option(value: Optional[str]) -> Devices:
         return int(value)
     except ValueError:
         raise UserValueError(f"--devices: expected a number of devices, 'auto' or device indices like 0,1; "
-                         f'got {value!r}') from None
+                             f'got {value!r}') from None

@@ -87,7 +87,7 @@ def build_tasks(cfg: Mapping) -> list[TaskSpec]:
         entries = [entries]
     if not isinstance(entries, (list, tuple)):
         raise UserValueError(f'config key tasks: expected a list of task names or dicts, got {entries!r} '
-                         f'({type(entries).__name__})')
+                             f'({type(entries).__name__})')
     try:
         return resolve_tasks(entries)
     except (ValueError, TypeError) as error:

@@ -39,11 +39,11 @@ def base_files(path: str) -> list[str]:
                 value = ast.literal_eval(node.value)
             except ValueError:
                 raise UserValueError(f'config {path!r}, line {node.lineno}: {BASE_KEY} must be a file name or a list '
-                                 f'of file names, got {ast.unparse(node.value)}') from None
+                                     f'of file names, got {ast.unparse(node.value)}') from None
             bases = [value] if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else None
             if bases is None or not all(isinstance(b, str) for b in bases):
                 raise UserValueError(f'config {path!r}, line {node.lineno}: {BASE_KEY} must be a file name or a list '
-                                 f'of file names, got {value!r}')
+                                     f'of file names, got {value!r}')
     return [_normal(os.path.join(os.path.dirname(path), base)) for base in bases if '::' not in base and '{{' not in base]
 
 

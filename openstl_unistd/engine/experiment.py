@@ -105,7 +105,7 @@ def _write_results(work_dir: Path, method, trainer) -> None:
     missing = [name for name in method.task_names if name not in method.test_results]
     if missing:
         raise UserValueError(f'no test results for task(s) {missing}: their test split gave no batch (empty split, or '
-                         f'trainer.limit_test_batches=0); results.json was not written')
+                             f'trainer.limit_test_batches=0); results.json was not written')
     payload = {'checkpoint': scored_checkpoint(trainer), 'results': method.test_results, **_references(method)}
     ranks = _rank_results(method)
     if ranks is not None:
@@ -144,12 +144,12 @@ def train(cfg, work_dir: Path, data_root: Optional[str] = None, resume: Optional
     With ``init_from``/``train_only`` (inference/extension.py) the model starts from a trained one and only the
     listed parameters train, on the tasks they belong to; testing covers every task.
     """
-    from ..inference.extension import Extension
-    from ..inference.model_card import card_callback, training_card
+    from ..inference.model_card import card_callback
+    from .trained_model_config import extension_from_config, training_card
 
     tasks = check_config(cfg)
     pretrained = _pretrained_file(cfg)
-    extension = Extension.from_config(cfg, tasks)
+    extension = extension_from_config(cfg, tasks)
     fit_tasks = extension.fit_tasks if extension is not None else tasks
     check_paths(work_dir)
     fit_splits = ('train', 'val', 'test') if test_after else ('train', 'val')

@@ -14,10 +14,10 @@ import torch
 
 from ..core.scaling import Scaling
 from ..errors import UserValueError
-from ..inference.model_card import card_from_config, datamodule_scalings
 from ..inference.model_files import load_state_strictly, read_model_file
 from ..inference.predictor import PathLike, Predictor, predictor_of
 from .config import build_datamodule, build_model, build_tasks, load_config
+from .trained_model_config import card_from_config, datamodule_scalings
 
 
 def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cfg_options: Optional[Mapping] = None,

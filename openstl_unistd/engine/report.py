@@ -366,7 +366,7 @@ def save_figure(report: Report, path: str | Path, metric: Optional[str] = None) 
     tasks = list(dict.fromkeys(t for t, m in report.columns if m == metric))
     if not tasks:
         raise UserValueError(f'--metric {metric!r}: not a column of this table (columns: '
-                         f'{sorted({m for _, m in report.columns})})')
+                             f'{sorted({m for _, m in report.columns})})')
     series = []  # (label, {task: (value, error)}, colour, hatch)
     colours = plt.get_cmap('tab10')
     ours = [g for g in report.groups if not g.is_reference]

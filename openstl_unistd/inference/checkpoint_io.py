@@ -100,17 +100,17 @@ def _unreadable(path: Path, error: Exception) -> ValueError:
         marked = next((line for line in lines if any(mark in line for mark in REFUSED_OBJECT_MARKS)), None)
         if marked is not None:
             return UserValueError(f'checkpoint {str(path)!r} refused: it holds Python objects beyond tensors and plain '
-                              f'data ({marked}), and loading it could execute code; only checkpoints written by '
-                              'this project load (torch.load weights_only=True)')
+                                  f'data ({marked}), and loading it could execute code; only checkpoints written by '
+                                  'this project load (torch.load weights_only=True)')
     kind = file_kind(path)
     if kind == 'empty':
         return UserValueError(f'checkpoint {str(path)!r} is empty, not a checkpoint (an interrupted copy?)')
     if kind is not None:
         return UserValueError(f'checkpoint {str(path)!r} is {kind}, not a checkpoint (expected a checkpoints/*.ckpt '
-                          'of tools/train.py or a .safetensors export)')
+                              'of tools/train.py or a .safetensors export)')
     reason = next((line for line in lines if 'Unsupported' in line), lines[0] if lines else 'no message')
     return UserValueError(f'checkpoint {str(path)!r} is not a checkpoint (torch.load cannot read it: '
-                      f'{type(error).__name__}: {reason}); it may be truncated or in another format')
+                          f'{type(error).__name__}: {reason}); it may be truncated or in another format')
 
 
 def remove_stale_temporaries(folder: Union[str, Path]) -> list[Path]:

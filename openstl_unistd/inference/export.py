@@ -44,8 +44,8 @@ def check_backbone_file(backbone: dict, path: PathLike, source: PathLike) -> Pat
     digest = file_sha256(path)
     if digest != backbone['sha256']:
         raise UserValueError(f"{source}: backbone file {str(path)!r} has sha256 {digest}, but the model was trained with "
-                         f"{backbone.get('file')!r} (sha256 {backbone['sha256']}), {_describe(backbone)}; "
-                         'refusing a different backbone')
+                             f"{backbone.get('file')!r} (sha256 {backbone['sha256']}), {_describe(backbone)}; "
+                             'refusing a different backbone')
     return path
 
 
@@ -75,10 +75,14 @@ def _derived_backbone(model: nn.Module, frozen: set) -> dict[str, torch.Tensor]:
 
 def check_random_backbone(card: ModelCard, model: nn.Module, source: PathLike) -> None:
     """Raise unless the backbone of ``model`` (built from ``card``'s record, or from a config that says it is
-    the same) has the ``weights_sha256`` that ``card`` records."""
+    the same) has the ``weights_sha256`` that ``card`` records (an export written before the ViT blocks' parts
+    were adopted hashed them under their old names, ``legacy_key``)."""
+    from ..modules.spatiotemporal_block import legacy_key
+
     backbone = card.backbone
-    actual = tensors_sha256({k: v for k, v in model.state_dict().items() if k in backbone_keys(model)})
-    if actual == backbone['weights_sha256']:
+    derived = {k: v for k, v in model.state_dict().items() if k in backbone_keys(model)}
+    actual = tensors_sha256(derived)
+    if backbone['weights_sha256'] in (actual, tensors_sha256({legacy_key(k): v for k, v in derived.items()})):
         return
     versions = _versions()
     recorded = backbone.get('derived_with') or {}
@@ -142,7 +146,7 @@ def export_model(source: Union[PathLike, ModelFile], out: PathLike, backbone_fil
     frozen = backbone_keys(model)
     if frozen and card.backbone is None:
         raise UserValueError(f'{model_file.path}: its model card does not identify the backbone; an export could not '
-                         'restore it')
+                             'restore it')
     if card.random_backbone and not card.model.get('train_backbone', False):
         card = _with_derivation(card, _derived_backbone(model, frozen), model_file.state)
     load_state_strictly(model, model_file.state, model_file.path, f'the model of its card ({card.model.get("type")})')
@@ -156,8 +160,8 @@ def export_model(source: Union[PathLike, ModelFile], out: PathLike, backbone_fil
         changed = [k for k in sorted(frozen) if not torch.equal(reference[k], model_file.state[k])]
         if changed:
             raise UserValueError(f'{model_file.path}: {len(changed)} backbone weights differ from {str(weights)!r} '
-                             f'(e.g. {changed[:3]}); an export restores the backbone from that file, so it would '
-                             'not reproduce this checkpoint')
+                                 f'(e.g. {changed[:3]}); an export restores the backbone from that file, so it would '
+                                 'not reproduce this checkpoint')
     state = model.state_dict()
     tensors = {k: v.detach().contiguous().clone() for k, v in state.items() if k not in frozen}
     card_json = card.to_json()

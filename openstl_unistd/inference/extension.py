@@ -1,6 +1,6 @@
 """Adding a task to a trained model: start from its weights, train only the new task's ends.
 
-Two config keys (read by ``tools/train.py``)::
+Two config keys (read by the engine, ``engine/trained_model_config.py``, and handed down as an :class:`Extension`)::
 
     init_from = 'work_dirs/demo_pair/checkpoints/last.ckpt'     # a checkpoint or a .safetensors export
     train_only = ['encoders.demo_traffic', 'decoders.demo_traffic']
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional
 
 from torch import nn
 
@@ -38,26 +38,11 @@ def _matches(name: str, entry: str) -> bool:
 @dataclass(frozen=True)
 class Extension:
     """``init_from`` (a checkpoint or export, or ``None``) and ``train_only`` (names or prefixes; empty:
-    everything trains) of a config, checked against its tasks."""
+    everything trains) of a run, checked against its tasks."""
 
     init_from: Optional[Path]
     train_only: tuple[str, ...]
     tasks: tuple[TaskSpec, ...]
-
-    @classmethod
-    def from_config(cls, cfg: Mapping, tasks: Sequence[TaskSpec]) -> Optional['Extension']:
-        """The config's extension, or ``None`` when it sets neither key."""
-        init_from, train_only = cfg.get('init_from'), cfg.get('train_only')
-        if init_from is None and not train_only:
-            return None
-        if init_from is not None:
-            init_from = Path(init_from)
-            if not init_from.is_file():
-                raise FileNotFoundError(f'init_from: {str(init_from)!r} not found (a checkpoint or a .safetensors export)')
-        entries = [train_only] if isinstance(train_only, str) else list(train_only or [])
-        if not all(isinstance(e, str) and e for e in entries):
-            raise UserValueError(f'train_only must be a list of parameter names or prefixes, got {train_only!r}')
-        return cls(init_from, tuple(entries), tuple(tasks))
 
     @property
     def fit_tasks(self) -> list[TaskSpec]:
@@ -95,7 +80,7 @@ class Extension:
         if unused:
             examples = sorted({'.'.join(n.split('.')[:2]) for n in names if n.startswith(TASK_END_PARTS)})
             raise UserValueError(f'train_only: {unused} name no parameter of the model; e.g. {examples[:6]}, or any '
-                             'parameter name or prefix (backbone.blocks.0.block.attn.qkv.adapter, ...)')
+                                 'parameter name or prefix (backbone.blocks.0.attn.qkv.adapter, ...)')
 
     def _load(self, model: nn.Module, source: ModelFile, backbone_file: Optional[Path]) -> None:
         from .export import backbone_file_for
@@ -106,11 +91,11 @@ class Extension:
             dropped = [t.name for t in source.card.tasks if t.name not in own]
             if dropped:
                 raise UserValueError(f'{where}: the trained model serves {dropped}, which the config\'s tasks lack; '
-                                 f'keep every trained task ({source.card.task_names}) and add the new ones')
+                                     f'keep every trained task ({source.card.task_names}) and add the new ones')
             for spec in source.card.tasks:
                 if own[spec.name] != spec:
                     raise UserValueError(f"{where}: task '{spec.name}' was trained as {spec}, the config has "
-                                     f'{own[spec.name]}')
+                                         f'{own[spec.name]}')
         state = model.state_dict()
         expected = set(state)
         if source.kind == 'export':
@@ -121,7 +106,7 @@ class Extension:
             elif card.backbone is not None and not card.backbone_stored:
                 if backbone_file is None:
                     raise UserValueError(f"{where}: the export needs the model's pretrained backbone file; set "
-                                     'model.pretrained to the file it was trained with')
+                                         'model.pretrained to the file it was trained with')
                 backbone_file_for(card, source.path, backbone_file)
                 expected -= backbone_keys(model)
         diff = StateDiff.of(state, source.state)
@@ -131,7 +116,7 @@ class Extension:
         untrained = [k for k in new if self.train_only and not any(_matches(k, e) for e in self.train_only)]
         if untrained:
             raise UserValueError(f'{where}: {len(untrained)} parameters are neither in the file nor in train_only, so they '
-                             f'would keep their random initialization, e.g. {untrained[:3]}')
+                                 f'would keep their random initialization, e.g. {untrained[:3]}')
         model.load_state_dict(source.state, strict=False)
 
     @staticmethod
@@ -146,7 +131,7 @@ class Extension:
         except IntegrityError:
             seed = card.backbone.get('seed')
             raise UserValueError(f"{where}: the config's random backbone (model.backbone={card.model.get('backbone')!r} "
-                             f'and backbone_kwargs, model.backbone_seed) is not the one the export was trained with '
+                                 f'and backbone_kwargs, model.backbone_seed) is not the one the export was trained with '
                              f"(its weights' sha256 {card.backbone['weights_sha256']}): use the export's "
                              f"backbone_kwargs {card.model.get('backbone_kwargs')} and set model.backbone_seed={seed}"
                              ) from None
@@ -162,8 +147,8 @@ class Extension:
         if searching:
             origin = f'init_from {source.path}' if source is not None else 'the model'
             raise UserValueError(f'{origin}: {len(searching)} RA-MoE ranks are still being searched (e.g. {searching[:2]}) '
-                             'but train_only does not list them: the search would round them and change every task. '
-                             'Start from a checkpoint saved after rank_search.epochs (e.g. last.ckpt), or list them.')
+                                 'but train_only does not list them: the search would round them and change every task. '
+                                 'Start from a checkpoint saved after rank_search.epochs (e.g. last.ckpt), or list them.')
 
     def check_scalings(self, source_card: Optional[ModelCard], scalings: Mapping) -> None:
         """The trained tasks' scalings of the data now must be the ones the model was trained with."""
@@ -172,4 +157,4 @@ class Extension:
         for name, scaling in source_card.scalings.items():
             if name in scalings and scalings[name] != scaling:
                 raise UserValueError(f"init_from {self.init_from}: task '{name}' was trained with scaling "
-                                 f'{scaling.as_dict()}, its data now gives {scalings[name].as_dict()}')
+                                     f'{scaling.as_dict()}, its data now gives {scalings[name].as_dict()}')

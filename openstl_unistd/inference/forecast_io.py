@@ -104,7 +104,7 @@ def _read_xarray(path: Path, variable: Optional[str], time_dim: str, channel_dim
     expected = (time_dim, channel_dim) if channel_dim else (time_dim,)
     if data.ndim != len(expected) + 2 or any(d not in data.dims for d in expected):
         raise UserValueError(f"{path}: {variable!r} has dims {data.dims}, expected ({', '.join(expected)}, y, x) "
-                         '(--time-dim/--channel-dim)')
+                             '(--time-dim/--channel-dim)')
     check_array(path, variable, data)
     original = tuple(data.dims)
     data = data.transpose(*expected, *[d for d in data.dims if d not in expected])
@@ -132,7 +132,7 @@ def write_forecast(path: PathLike, forecast: np.ndarray, source: ForecastInput, 
     elif path.suffix in XARRAY_SUFFIXES:
         if source.variable is None:
             raise UserValueError(f'--out {path}: a netCDF/zarr forecast needs a netCDF/zarr input (its coordinates); '
-                             f'write {ARRAY_SUFFIXES} for {source.path.suffix} inputs')
+                                 f'write {ARRAY_SUFFIXES} for {source.path.suffix} inputs')
         dataset = forecast_dataset(forecast[0], source, task)
         if path.suffix == '.zarr':
             dataset.to_zarr(path, mode='w')

@@ -4,14 +4,15 @@ A model card holds the model's type and constructor options, its task specs, eac
 (``physical = model · std + mean``), the training method's options and the backbone's identity
 (scheme, timm name, pretrained file and its SHA-256). It is plain data (JSON-able): training writes
 it into every Lightning checkpoint under :data:`CARD_KEY` (readable with ``weights_only=True``) and
-``tools/export.py`` into the metadata of a ``.safetensors`` export.
+``tools/export.py`` into the metadata of a ``.safetensors`` export. The card of a run is made from its config
+in the engine (``engine/trained_model_config.py``); this layer reads no config.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 from torch import nn
 
@@ -25,7 +26,7 @@ CARD_KEY = 'openstl_unistd'
 CARD_FORMAT = 1
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
     """``value`` as JSON data (mmengine ConfigDicts and tuples become dicts and lists)."""
     return json.loads(json.dumps(value.to_dict() if hasattr(value, 'to_dict') else value))
 
@@ -88,11 +89,11 @@ class ModelCard:
     def to_dict(self) -> dict:
         return {
             'format': CARD_FORMAT,
-            'model': _plain(self.model),
-            'tasks': [_plain(dataclasses.asdict(t)) for t in self.tasks],
+            'model': plain_data(self.model),
+            'tasks': [plain_data(dataclasses.asdict(t)) for t in self.tasks],
             'scalings': {name: s.as_dict() for name, s in self.scalings.items()},
-            'method': _plain(self.method),
-            'backbone': _plain(self.backbone),
+            'method': plain_data(self.method),
+            'backbone': plain_data(self.backbone),
         }
 
     @classmethod
@@ -103,7 +104,7 @@ class ModelCard:
             raise UserValueError(f'{source}: the model card lacks {missing}')
         if data.get('format', CARD_FORMAT) > CARD_FORMAT:
             raise UserValueError(f'{source}: model card format {data["format"]} is newer than this version '
-                             f'reads ({CARD_FORMAT}); update openstl-unistd')
+                                 f'reads ({CARD_FORMAT}); update openstl-unistd')
         tasks = tuple(resolve_task(dict(t)) for t in data['tasks'])
         scalings = {name: Scaling.from_dict(s, f"{source}: scaling of task '{name}'")
                     for name, s in data['scalings'].items()}
@@ -155,34 +156,6 @@ def backbone_record(model_options: Mapping) -> Optional[dict]:
     return record
 
 
-def dataset_scaling(dataset) -> Scaling:
-    """The scaling of a loader (its ``.mean``/``.std``, numbers or one per channel)."""
-    return Scaling.of(dataset.mean, dataset.std)
-
-
-def datamodule_scalings(datamodule, tasks: Sequence[str]) -> dict[str, Scaling]:
-    """Scalings of ``tasks`` from a data module's datasets already built (test, then val, then train)."""
-    found = {}
-    for split in ('test', 'val', 'train'):
-        for name, dataset in getattr(datamodule, 'splits', {}).get(split, {}).items():
-            if name in tasks and name not in found:
-                found[name] = dataset_scaling(dataset)
-    return found
-
-
-def card_from_config(cfg: Mapping, tasks: Sequence[TaskSpec], scalings: Mapping[str, Scaling],
-                     backbone: Optional[dict] = None, identify_backbone: bool = True) -> ModelCard:
-    """The card of a model built from ``cfg`` for ``tasks``; unless given, the backbone's identity is read
-    from the weights file of ``cfg['model']`` (with ``identify_backbone``; else it stays unknown)."""
-    from ..methods.options import method_spec
-
-    model = _plain(dict(cfg['model']))
-    method, options = method_spec(cfg)
-    if backbone is None and identify_backbone:
-        backbone = backbone_record(model)
-    return ModelCard(model, tuple(tasks), dict(scalings), {'type': method, **_plain(options)}, backbone)
-
-
 def card_callback(card: ModelCard):
     """A Lightning callback that writes ``card`` into every checkpoint under :data:`CARD_KEY`."""
     import lightning as L
@@ -192,30 +165,3 @@ def card_callback(card: ModelCard):
             checkpoint[CARD_KEY] = card.to_dict()
 
     return ModelCardCallback()
-
-
-def training_card(cfg: Mapping, tasks: Sequence[TaskSpec], datamodules: Sequence,
-                  inherited: Optional[ModelCard] = None) -> ModelCard:
-    """The card of a training run: scalings of the data modules' datasets (for tasks none of them has
-    built, those of the ``inherited`` card of ``init_from``), the backbone identified by its file."""
-    names = [t.name for t in tasks]
-    scalings: dict[str, Scaling] = {}
-    for datamodule in datamodules:
-        for name, scaling in datamodule_scalings(datamodule, names).items():
-            scalings.setdefault(name, scaling)
-    if inherited is not None:
-        for name, scaling in inherited.scalings.items():
-            scalings.setdefault(name, scaling)
-    missing = [name for name in names if name not in scalings]
-    if missing:
-        raise UserValueError(f'no dataset gives the scaling of task(s) {missing}')
-    backbone = backbone_record(_plain(dict(cfg['model'])))
-    if inherited is not None and inherited.backbone is not None and backbone is not None:
-        if inherited.backbone.get('sha256') != backbone.get('sha256'):
-            raise UserValueError(f"init_from: the model was trained with backbone {inherited.backbone}, the config's "
-                             f'model has {backbone}; use the same pretrained weights (or none for both)')
-        seed = inherited.backbone.get('seed')
-        if seed is not None and backbone.get('seed') is not None and seed != backbone['seed']:
-            raise UserValueError(f"init_from: the model's random backbone was drawn with seed {seed}, the config's model "
-                             f"has backbone_seed={backbone['seed']}; set model.backbone_seed={seed}")
-    return card_from_config(cfg, tasks, scalings, backbone)

@@ -1,6 +1,8 @@
 """Reading the files a trained model lives in: Lightning checkpoints and ``.safetensors`` exports.
 
-Both give the model's tensors under the model's own parameter names and, when present, its
+Both give the model's tensors under the model's own parameter names (those of files saved before the ViT
+blocks' parts were adopted, ``backbone.blocks.N.block.…``, renamed: ``modules/spatiotemporal_block.py``)
+and, when present, its
 :class:`~.model_card.ModelCard`. An export is refused unless its tensors and card have the SHA-256
 hashes it records (``integrity.py``). Checkpoints are read with ``torch.load(weights_only=True)``: ours
 hold only tensors, dicts and primitives, so nothing in them is executed.
@@ -15,6 +17,7 @@ import torch
 
 from ..core.state_diff import StateDiff
 from ..errors import UserValueError
+from ..modules.spatiotemporal_block import renamed_legacy_keys
 from .checkpoint_io import load_checkpoint
 from .integrity import check_export_hashes
 from .model_card import CARD_KEY, ModelCard
@@ -49,7 +52,7 @@ class ModelFile:
     def require_card(self) -> ModelCard:
         if self.card is None:
             raise UserValueError(f'{self.path}: the checkpoint holds no model card (it predates them or was written '
-                             'by another tool); give the config it was trained with (-c CONFIG / config=...)')
+                                 'by another tool); give the config it was trained with (-c CONFIG / config=...)')
         return self.card
 
 
@@ -75,9 +78,9 @@ def _read_export(path: Path) -> ModelFile:
         raise UserValueError(f'{path}: cannot read the .safetensors file ({type(error).__name__}: {error})') from error
     if metadata.get('format') not in (EXPORT_FORMAT, *UNHASHED_FORMATS) or CARD_KEY not in metadata:
         raise UserValueError(f'{path}: not an openstl-unistd export (metadata format {metadata.get("format")!r}, '
-                         f'expected {EXPORT_FORMAT!r}); write one with tools/export.py')
+                             f'expected {EXPORT_FORMAT!r}); write one with tools/export.py')
     check_export_hashes(path, state, metadata, metadata[CARD_KEY])
-    return ModelFile(path, 'export', state, ModelCard.from_json(metadata[CARD_KEY], str(path)))
+    return ModelFile(path, 'export', renamed_legacy_keys(state), ModelCard.from_json(metadata[CARD_KEY], str(path)))
 
 
 def _read_checkpoint(path: Path) -> ModelFile:
@@ -92,7 +95,8 @@ def _read_checkpoint(path: Path) -> ModelFile:
     else:
         raise UserValueError(f'{path}: neither a Lightning checkpoint (no "state_dict") nor a model state dict')
     card = checkpoint.get(CARD_KEY) if 'state_dict' in checkpoint else None
-    return ModelFile(path, 'checkpoint', state, ModelCard.from_dict(card, str(path)) if card is not None else None)
+    return ModelFile(path, 'checkpoint', renamed_legacy_keys(state),
+                     ModelCard.from_dict(card, str(path)) if card is not None else None)
 
 
 def load_state_strictly(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Union[str, Path],

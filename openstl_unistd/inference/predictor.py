@@ -48,14 +48,14 @@ def check_input_shape(shape: tuple, spec: TaskSpec, source: str = 'input') -> No
     shape = tuple(shape)
     if len(shape) != 5:
         raise UserValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
-                         f'got {len(shape)} dimensions {shape}')
+                             f'got {len(shape)} dimensions {shape}')
     wrong = [f'{label} is {got}, expected {want}' for label, got, want in zip('CHW', shape[2:], (c, h, w))
              if got != want]
     if shape[1] < t:
         wrong.insert(0, f'T is {shape[1]}, expected at least {t}')
     if wrong:
         raise UserValueError(f"{source}: task '{spec.name}' takes (N, T, C, H, W) = (N, ≥{t}, {c}, {h}, {w}), "
-                         f'got {shape}: ' + '; '.join(wrong))
+                             f'got {shape}: ' + '; '.join(wrong))
 
 
 def select_input(x: ArrayLike, spec: TaskSpec, source: str = 'input') -> ArrayLike:
@@ -87,7 +87,7 @@ def check_device(device: Union[str, torch.device], option: str = 'device') -> to
         return parsed
     others = ', '.join(repr(name) for name in available[1:]) or 'none besides the CPU'
     raise UserValueError(f"{option}: expected 'cpu', 'auto' or one of torch's devices on this machine ({others}), "
-                     f'got {str(device)!r}')
+                         f'got {str(device)!r}')
 
 
 def check_horizon(horizon) -> int:

@@ -26,9 +26,11 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from ..core.metrics import ForecastMetrics
+from ..core.scaling import Scaling
 from ..core.schedules import warmup_cosine
 from ..core.state_diff import StateDiff
 from ..errors import UserValueError
+from ..modules.spatiotemporal_block import renamed_legacy_keys
 from ..tasks import KNOWN_TASKS, TaskSpec
 from .options import TrainingOptions
 
@@ -83,7 +85,7 @@ class MultiTaskTraining:
 
     A concrete method calls :meth:`init_training` in its ``__init__``. Hooks for subclasses:
     :meth:`extra_loss`, :meth:`active_optimizers`, :meth:`after_optimizer_steps`,
-    :meth:`prepare_batch` and :meth:`normalization`.
+    :meth:`prepare_batch` and :meth:`scaling`.
     """
 
     def init_training(self, model: nn.Module, tasks: Sequence[TaskSpec], options: TrainingOptions) -> None:
@@ -239,7 +241,11 @@ class MultiTaskTraining:
         checkpoint['tasks'] = list(self.task_names)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Refuse, in one line, a checkpoint of other tasks or of another model (before its weights load)."""
+        """Rename the tensors of a checkpoint saved before the ViT blocks' parts were adopted
+        (``backbone.blocks.N.block.…``); refuse, in one line, a checkpoint of other tasks or of another model
+        (before its weights load)."""
+        if 'state_dict' in checkpoint:
+            checkpoint['state_dict'] = renamed_legacy_keys(checkpoint['state_dict'])
         problem = checkpoint_mismatch(checkpoint, self.task_names, self.state_dict())
         if problem:
             path = getattr(self._trainer, 'ckpt_path', None) if self._trainer is not None else None
@@ -248,12 +254,13 @@ class MultiTaskTraining:
 
     # ---- test ---------------------------------------------------------------------------------
 
-    def normalization(self, task: str) -> tuple[float, float]:
-        """``(mean, std)`` of a task's test data (``physical = model · std + mean``)."""
+    def scaling(self, task: str) -> Scaling:
+        """The :class:`~openstl_unistd.core.scaling.Scaling` of a task's test data (the identity without a data
+        module that knows it)."""
         datamodule = getattr(self.trainer, 'datamodule', None)
-        if hasattr(datamodule, 'normalization'):
-            return datamodule.normalization(task, 'test')
-        return 0.0, 1.0
+        if hasattr(datamodule, 'scaling'):
+            return datamodule.scaling(task, 'test')
+        return Scaling()
 
     def train_mean(self, task: str) -> torch.Tensor:
         """The per-pixel training mean ``(C, H, W)`` of ``task`` in model range (from the data module)."""
@@ -263,12 +270,11 @@ class MultiTaskTraining:
         return datamodule.train_mean(task, self.options.train_mean_samples)
 
     def metric_options(self, task: str) -> dict:
-        """``mean``, ``std`` and ``data_range`` of a task's test metrics (see the data module's)."""
+        """``scaling`` and ``data_range`` of a task's test metrics (see the data module's)."""
         datamodule = getattr(self.trainer, 'datamodule', None)
         if hasattr(datamodule, 'metric_options'):
             return datamodule.metric_options(task, 'test')
-        mean, std = self.normalization(task)
-        return {'mean': mean, 'std': std, 'data_range': None}
+        return {'scaling': self.scaling(task), 'data_range': None}
 
     def on_test_start(self) -> None:
         """One metric accumulator per task, with the test dataset's map to physical values."""
@@ -337,7 +343,7 @@ class MultiTaskTraining:
                 for key, array in arrays.items():
                     np.save(folder / f'{key}.npy', array[:self.options.save_preds])
                 metric = self.test_metrics[task]
-                (folder / 'normalization.json').write_text(json.dumps({'mean': metric.mean, 'std': metric.std}))
+                (folder / 'normalization.json').write_text(json.dumps(metric.scaling.as_dict()))
             if self.options.figures:
                 metric = self.test_metrics[task]
                 field = metric.data_range is not None

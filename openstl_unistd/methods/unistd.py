@@ -48,7 +48,7 @@ class RankSearchTraining(MultiTaskTraining):
         highest = sum(m.rank.numel() * m.max_rank for m in modules)
         if modules and not lowest <= self.rank_budget <= highest:
             raise UserValueError(f'rank_search.budget must lie in [{lowest}, {highest}] (every rank in [1, max_rank]), '
-                             f'got {self.rank_budget:g}')
+                                 f'got {self.rank_budget:g}')
 
     @property
     def rank_lr(self) -> float:

@@ -84,5 +84,5 @@ class MultiTaskModel(nn.Module):
                 wrong = '; ' + ', '.join(f'{label} is {got}, expected {want}' for label, got, want
                                          in zip(labels, x.shape[1:], expected) if got != want)
             raise UserValueError(f"task '{task}': expected input of shape (B, T, C, H, W) = (B, {t}, {c}, {h}, {w}), "
-                             f'got {tuple(x.shape)}{wrong}')
+                                 f'got {tuple(x.shape)}{wrong}')
         return spec

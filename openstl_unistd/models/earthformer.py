@@ -199,10 +199,10 @@ class EarthformerCore(nn.Module):
         super().__init__()
         if len(enc_depth) != len(dec_depth):
             raise UserValueError(f'enc_depth and dec_depth must have the same length, got {list(enc_depth)} and '
-                             f'{list(dec_depth)}')
+                                 f'{list(dec_depth)}')
         if global_dim_ratio != 1 and not separate_global_qkv:
             raise UserValueError(f'global_dim_ratio != 1 needs separate_global_qkv=True, got '
-                             f'global_dim_ratio={global_dim_ratio}')
+                                 f'global_dim_ratio={global_dim_ratio}')
         if z_init_method not in Z_INIT_METHODS:
             raise UserValueError(f'z_init_method must be one of {Z_INIT_METHODS}, got {z_init_method!r}')
         if downsample_type != 'patch_merge':
@@ -229,7 +229,7 @@ class EarthformerCore(nn.Module):
             block_units = [base_units * int((max(downsample) ** scale_alpha) ** i) for i in range(levels)]
         elif len(block_units) != levels or block_units[0] != base_units:
             raise UserValueError(f'block_units must have {levels} entries starting with base_units = {base_units}, '
-                             f'got {list(block_units)}')
+                                 f'got {list(block_units)}')
         merges = [PatchMerging3D(block_units[i], block_units[i + 1], downsample, norm_layer, padding_type,
                                  down_up_linear_init_mode, norm_init_mode) for i in range(levels - 1)]
         mem_shapes = [(max_in_frames, max_height, max_width, base_units)]

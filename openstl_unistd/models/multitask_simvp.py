@@ -65,7 +65,7 @@ class MultiTaskSimVP(MultiTaskModel):
             factor = 2 ** (depths[name] // 2)
             if spec.height % factor or spec.width % factor:
                 raise UserValueError(f"task '{name}': H and W must be multiples of 2 ** (N_S // 2) = {factor} "
-                                 f'for N_S={depths[name]}, got H={spec.height}, W={spec.width}')
+                                     f'for N_S={depths[name]}, got H={spec.height}, W={spec.width}')
         self.model_type = kind
         self.spatial_depths = depths
         self.hid_S = hid_S

@@ -19,7 +19,7 @@ MODEL_TYPES = ('incepu', 'gsta', 'tau')
 def check_spatial_depth(N_S: int) -> None:
     if not isinstance(N_S, int) or N_S < 2 or N_S % 2:
         raise UserValueError(f'N_S must be an even integer of at least 2 (a plain and a stride-2 layer '
-                         f'per halving), got {N_S!r}')
+                             f'per halving), got {N_S!r}')
 
 
 class SimVPEncoder(nn.Module):

@@ -200,7 +200,7 @@ class UniSTD(MultiTaskModel):
         """``(blocks, 5)`` mean expert rank of Q, K, V, Proj and the temporal RA-MoE per block (NaN if absent)."""
         rows, device = [], next(self.parameters()).device
         for block in self.backbone.blocks:
-            attn = block.block.attn
+            attn = block.attn
             qkv, proj = getattr(attn.qkv, 'adapter', None), getattr(attn.proj, 'adapter', None)
             temporal = block.temporal.adapter if block.temporal is not None else None
             nan = torch.full((1,), float('nan'), device=device)

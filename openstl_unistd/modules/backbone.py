@@ -90,7 +90,7 @@ def _weights_file(label: str, model_name: str, scheme: BackboneScheme | None,
     if pretrained is True:
         if hf_repo is None:
             raise UserValueError(f"backbone '{label}': timm knows no pretrained weights for {model_name}; "
-                             'give a weights file as pretrained=<path>')
+                                 'give a weights file as pretrained=<path>')
         cached = find_cached_weights(hf_repo)
         if cached is None:
             raise PretrainedWeightsNotFoundError(

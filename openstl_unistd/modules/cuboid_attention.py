@@ -240,7 +240,7 @@ class CuboidSelfAttention(nn.Module):
             raise UserValueError(f'dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}')
         if global_dim_ratio != 1 and not separate_global_qkv:
             raise UserValueError(f'global_dim_ratio != 1 needs separate_global_qkv=True, got '
-                             f'global_dim_ratio={global_dim_ratio}, separate_global_qkv={separate_global_qkv}')
+                                 f'global_dim_ratio={global_dim_ratio}, separate_global_qkv={separate_global_qkv}')
         check_padding_type(padding_type)
         check_init_mode('norm_init_mode', norm_init_mode)
         self.dim, self.num_heads = dim, num_heads
@@ -407,7 +407,7 @@ class CuboidCrossAttention(nn.Module):
             raise UserValueError(f'n_temporal must be ≥ 1, got {n_temporal}')
         if global_dim_ratio != 1 and not separate_global_qkv:
             raise UserValueError(f'global_dim_ratio != 1 needs separate_global_qkv=True, got '
-                             f'global_dim_ratio={global_dim_ratio}, separate_global_qkv={separate_global_qkv}')
+                                 f'global_dim_ratio={global_dim_ratio}, separate_global_qkv={separate_global_qkv}')
         check_padding_type(padding_type)
         check_init_mode('norm_init_mode', norm_init_mode)
         self.dim, self.num_heads, self.n_temporal = dim, num_heads, n_temporal
@@ -544,7 +544,7 @@ class CuboidSelfAttentionBlock(nn.Module):
         super().__init__()
         if not (len(cuboid_sizes) == len(shift_sizes) == len(strategies) >= 1):
             raise UserValueError(f'a self-attention block needs as many cuboid sizes, shift sizes and strategies (≥ 1), '
-                             f'got {list(cuboid_sizes)}, {list(shift_sizes)}, {list(strategies)}')
+                                 f'got {list(cuboid_sizes)}, {list(shift_sizes)}, {list(strategies)}')
         self.use_inter_ffn = use_inter_ffn
         self.use_global_vector = use_global_vector
         self.checkpoint_level = int(checkpoint_level)
@@ -601,8 +601,8 @@ class CuboidCrossAttentionBlock(nn.Module):
         super().__init__()
         if not (len(cuboid_hws) == len(shift_hws) == len(strategies) == len(n_temporals) >= 1):
             raise UserValueError(f'a cross-attention block needs as many cuboid sizes, shifts, strategies and n_temporal '
-                             f'(≥ 1), got {list(cuboid_hws)}, {list(shift_hws)}, {list(strategies)}, '
-                             f'{list(n_temporals)}')
+                                 f'(≥ 1), got {list(cuboid_hws)}, {list(shift_hws)}, {list(strategies)}, '
+                                 f'{list(n_temporals)}')
         self.use_inter_ffn = use_inter_ffn
         self.checkpoint_level = int(checkpoint_level)
         self.attns = nn.ModuleList([
@@ -663,7 +663,7 @@ def self_attention_pattern(name: str, shape: Sequence[int]) -> tuple[list, list,
         cuboids = [(t, 1, 1), (1, h // k, 1), (1, h // k, 1), (1, 1, w // k), (1, 1, w // k)]
         return cuboids, [_LOCAL, _DILATED, _LOCAL, _DILATED, _LOCAL], [_NO_SHIFT] * 5
     raise UserValueError(f"unknown self-attention pattern {name!r}; known: 'full', 'axial', 'divided_st', 'video_swin', "
-                     f"'video_swin_PxM', 'spatial_lg_v1', 'spatial_lg_M', 'axial_space_dilate_K'")
+                         f"'video_swin_PxM', 'spatial_lg_v1', 'spatial_lg_M', 'axial_space_dilate_K'")
 
 
 def cross_attention_pattern(name: str, shape: Sequence[int]) -> tuple[list, list, list, list]:
@@ -672,7 +672,7 @@ def cross_attention_pattern(name: str, shape: Sequence[int]) -> tuple[list, list
     match = re.fullmatch(r'cross_(\d+)x(\d+)(_lg|_heter)?', name)
     if not match or match.group(1) != match.group(2):
         raise UserValueError(f"unknown cross-attention pattern {name!r}; known: 'cross_KxK', 'cross_KxK_lg', "
-                         f"'cross_KxK_heter'")
+                             f"'cross_KxK_heter'")
     k = min(int(match.group(1)), shape[1], shape[2])
     if match.group(3) is None:
         return [(k, k)], [(0, 0)], [_LOCAL], [1]

@@ -291,7 +291,7 @@ class ConvStem(nn.Module):
         super().__init__()
         if num_conv_layers == 0 and in_channels != dim:
             raise UserValueError(f'initial_downsample_conv_layers=0 needs input channels = base_units, got '
-                             f'{in_channels} and {dim}')
+                                 f'{in_channels} and {dim}')
         self.convs = conv_stack(in_channels, dim, num_conv_layers, 16, activation_name)
         self.merge = PatchMerging3D(dim, dim, _scale3(downsample_scale, 'initial_downsample_scale'),
                                     padding_type=padding_type, linear_init_mode=linear_init_mode,
@@ -319,7 +319,7 @@ class StackConvStem(nn.Module):
         super().__init__()
         if not (len(dims) == len(downscales) == len(num_convs) >= 1):
             raise UserValueError(f'stack conv stem needs as many dims, downscales and conv counts (≥ 1), got '
-                             f'{list(dims)}, {list(downscales)}, {list(num_convs)}')
+                                 f'{list(dims)}, {list(downscales)}, {list(num_convs)}')
         self.dims = tuple(dims)
         self.convs = nn.ModuleList([
             conv_stack(in_channels if i == 0 else dims[i - 1], dims[i], num_convs[i], max(1, dims[i] // 4),
@@ -432,7 +432,7 @@ def build_stem_and_head(
         num_convs = list(initial_downsample_stack_conv_num_conv_list)[:layers]
         if dims[-1] != base_units:
             raise UserValueError(f'initial_downsample_stack_conv_dim_list must end with base_units = {base_units}, '
-                             f'got {dims}')
+                                 f'got {dims}')
         stem = StackConvStem(c_in, dims, downscales, num_convs, initial_downsample_activation, padding_type,
                              down_up_linear_init_mode, norm_init_mode)
         head = StackConvHead(stem.out_shapes(t_in, height, width), height, width, num_convs, c_out,

@@ -79,7 +79,7 @@ class GroupConv2d(nn.Module):
             groups = 1
         if out_channels % groups != 0:
             raise UserValueError(f'GroupConv2d: out_channels must be divisible by groups={groups}, '
-                             f'got out_channels={out_channels}')
+                                 f'got out_channels={out_channels}')
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, groups=groups)
         self.norm = nn.GroupNorm(groups, out_channels)
         self.act = nn.LeakyReLU(0.2)

@@ -6,7 +6,7 @@ Conventions (docs/metrics.md):
   mean 0, std 1) and Earthformer (normalized SST, VIL / 255) compute them, so results compare
   with their tables. PSNR, SSIM and SNR clip predictions to [0, 1] first, as OpenSTL does.
 - CSI and the Nino3.4 scores need physical values: predictions and targets are de-normalized
-  with the dataset's ``mean``/``std`` (``physical = model · std + mean``).
+  with the dataset's :class:`~openstl_unistd.core.scaling.Scaling` (``physical = model · std + mean``).
 - Fields (a user's own data, ``data_range`` given): MSE, MAE and RMSE in physical units (per-frame
   sums as above), PSNR, SSIM and SNR in model units with ``data_range`` (the test targets' range)
   and no clipping: a signed or standardized field is not an image in [0, 1].
@@ -20,6 +20,7 @@ import torch
 from torchmetrics import Metric
 
 from ...errors import UserValueError
+from ..scaling import Scaling
 from . import image, weather
 
 KNOWN_METRICS = ('mse', 'mae', 'rmse', 'psnr', 'ssim', 'snr', 'csi', 'nino')
@@ -31,7 +32,7 @@ class ForecastMetrics(Metric):
     Args:
         metrics: names among :data:`KNOWN_METRICS` (``csi`` gives ``csi_<threshold>`` and ``csi_m``;
             ``nino`` gives ``c_nino34_m``, ``c_nino34_wm`` and ``nino_rmse``).
-        mean, std: the dataset's map to physical values: numbers, or per-channel arrays of shape ``(C, 1, 1)``.
+        scaling: the dataset's map to physical values (its loader's ``scaling``; identity by default).
         ssim_data_range: ``data_range`` of SSIM on [0, 1] frames (1.0; OpenSTL's legacy call to
             scikit-image < 0.20 passed none and so used 2.0, the float default of that time).
         csi_thresholds: VIL thresholds (physical units).
@@ -42,7 +43,7 @@ class ForecastMetrics(Metric):
     full_state_update = False
     higher_is_better = None
 
-    def __init__(self, metrics: Sequence[str], mean: float = 0.0, std: float = 1.0, ssim_data_range: float = 1.0,
+    def __init__(self, metrics: Sequence[str], scaling: Scaling = Scaling(), ssim_data_range: float = 1.0,
                  csi_thresholds: Sequence[float] = weather.SEVIR_THRESHOLDS, output_frames: int | None = None,
                  data_range: float | None = None) -> None:
         super().__init__()
@@ -50,8 +51,12 @@ class ForecastMetrics(Metric):
         if unknown:
             raise UserValueError(f'unknown metric(s) {unknown}; known: {list(KNOWN_METRICS)}')
         self.metrics = tuple(metrics)
-        self.register_buffer('scale_mean', torch.as_tensor(mean, dtype=torch.float32), persistent=False)
-        self.register_buffer('scale_std', torch.as_tensor(std, dtype=torch.float32), persistent=False)
+        if not isinstance(scaling, Scaling):
+            raise TypeError(f'scaling must be a Scaling, got {type(scaling).__name__}')
+        self.scaling = scaling
+        mean, std = (torch.tensor(values, dtype=torch.float32).view(-1, 1, 1) for values in (scaling.mean, scaling.std))
+        self.register_buffer('scale_mean', mean, persistent=False)   # moved with the metric: no copy per update
+        self.register_buffer('scale_std', std, persistent=False)
         self.data_range = None if data_range is None else float(data_range)
         self.ssim_data_range = float(ssim_data_range)
         self.csi_thresholds = tuple(csi_thresholds)
@@ -94,18 +99,8 @@ class ForecastMetrics(Metric):
             t = weather.nino34_index(self.physical(true)).double()
             self.nino_sums += torch.stack([torch.ones_like(p), p, t, p * p, t * t, p * t]).sum(dim=1)
 
-    @property
-    def mean(self):
-        """The map's offset: a float, or a per-channel list."""
-        return self.scale_mean.item() if self.scale_mean.dim() == 0 else self.scale_mean.flatten().tolist()
-
-    @property
-    def std(self):
-        """The map's scale: a float, or a per-channel list."""
-        return self.scale_std.item() if self.scale_std.dim() == 0 else self.scale_std.flatten().tolist()
-
     def physical(self, values: torch.Tensor) -> torch.Tensor:
-        """Model-range ``(..., C, H, W)`` values in physical units."""
+        """Model-range ``(..., C, H, W)`` values in physical units, ``values · std + mean`` (:attr:`scaling`)."""
         return values * self.scale_std.to(values.device) + self.scale_mean.to(values.device)
 
     def compute(self) -> dict[str, float]:
