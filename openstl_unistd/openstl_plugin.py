@@ -189,7 +189,8 @@ def build_plugin_model(method: str, tasks: list[TaskSpec], args: Mapping) -> tor
     the options of OpenSTL's config; a missing weights file says what to set in that config."""
     check_plugin_keys(method, args)
     try:
-        return create_model(plugin_model_options(method, args), tasks)
+        options = plugin_model_options(method, args)
+        return create_model(options.pop('type'), tasks, **options)
     except PretrainedWeightsNotFoundError as error:
         raise error.set_with("pretrained = '<path to the file>' in the OpenSTL config (-c FILE; docs/openstl.md).") \
             from None

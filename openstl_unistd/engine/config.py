@@ -92,13 +92,19 @@ def build_tasks(cfg: Mapping) -> list[TaskSpec]:
 
 
 def build_model(cfg: Mapping, tasks: Optional[Sequence[TaskSpec]] = None, load_pretrained: bool = True) -> nn.Module:
-    """The model of ``cfg['model']`` for ``tasks`` (default: the config's); see
-    :func:`~openstl_unistd.models.registry.create_model`."""
-    from ..models.registry import create_model  # here: importing the config rules builds no model class
+    """The model of ``cfg['model']`` (``type`` and options) for ``tasks`` (default: the config's); see
+    :func:`~openstl_unistd.models.registry.create_model`. With ``load_pretrained=False`` the architecture is
+    built with random weights (e.g. to count parameters without the weights file)."""
+    from ..models.registry import MODEL_TYPES, create_model  # here: importing the config rules builds no model class
 
     if 'model' not in cfg:
         raise UserKeyError('the config has no "model" dict')
-    return create_model(cfg['model'], tasks if tasks is not None else build_tasks(cfg), load_pretrained)
+    options = _section(cfg, 'model')
+    if 'type' not in options:
+        raise UserKeyError(f'config section \'model\' has no "type" (registered model types: {sorted(MODEL_TYPES)})')
+    if not load_pretrained and 'pretrained' in options:
+        options['pretrained'] = False
+    return create_model(options.pop('type'), tasks if tasks is not None else build_tasks(cfg), **options)
 
 
 def _section(cfg: Mapping, name: str) -> dict:
