@@ -11,7 +11,8 @@ from typing import Mapping, Optional, Sequence
 from torch import nn
 
 from ..errors import UserKeyError, UserTypeError, check_known_keys
-from ..methods.options import METHODS, RankSearchOptions, TrainingOptions, method_spec, section_keys
+from ..methods.options import RankSearchOptions, TrainingOptions, section_keys
+from ..methods.registry import check_method, create_method, method_spec
 from ..tasks import TaskSpec, resolve_tasks
 
 def _key_allowed(cfg: Mapping, dotted: str) -> bool:
@@ -250,9 +251,10 @@ def check_config(cfg: Mapping) -> list[TaskSpec]:
     for section, keys in SECTION_KEYS.items():
         _checked(_section(cfg, section), keys, section)
     check_values(cfg)
-    method_spec(cfg)
+    method, _ = method_spec(cfg)
     tasks = build_tasks(cfg)
     check_model(cfg, tasks)
+    check_method(method).check_model_type(_section(cfg, 'model').get('type'))
     return tasks
 
 
@@ -268,19 +270,14 @@ def build_datamodule(cfg: Mapping, tasks: Sequence[TaskSpec], data_root: Optiona
 
 
 def build_method(cfg: Mapping, model: nn.Module, tasks: Sequence[TaskSpec], save_dir: Optional[str] = None):
-    """The LightningModule of ``cfg['method']`` (``unistd``, ``multitask`` or ``tau``) around ``model``."""
-    from ..methods.multitask import MultiTaskMethod
-    from ..methods.tau import TAUMethod
-    from ..methods.unistd import UniSTDMethod
-
+    """The LightningModule of ``cfg['method']`` (a registered method: ``unistd``, ``multitask``, ``tau``…)
+    around ``model``: the ``optim`` and ``evaluation`` options, the ``method`` dict's own and the sections
+    the method declares (UniSTD's ``rank_search``), see :func:`~openstl_unistd.methods.registry.create_method`."""
     name, options = method_spec(cfg)
-    common = dict(save_dir=save_dir, **_checked(_section(cfg, 'optim'), SECTION_KEYS['optim'], 'optim'),
-                  **_checked(_section(cfg, 'evaluation'), SECTION_KEYS['evaluation'], 'evaluation'))
-    if name == 'multitask':
-        return MultiTaskMethod(model, tasks, **common)
-    if name == 'tau':
-        return TAUMethod(model, tasks, divergence=options, **common)
-    return UniSTDMethod(model, tasks, rank_search=_section(cfg, 'rank_search'), **common)
+    sections = {section: _section(cfg, section) for section in check_method(name).sections}
+    return create_method(name, model, tasks, save_dir=save_dir, **options, **sections,
+                         **_checked(_section(cfg, 'optim'), SECTION_KEYS['optim'], 'optim'),
+                         **_checked(_section(cfg, 'evaluation'), SECTION_KEYS['evaluation'], 'evaluation'))
 
 
 def _distributed_strategy(options: dict):

@@ -173,7 +173,7 @@ def card_from_config(cfg: Mapping, tasks: Sequence[TaskSpec], scalings: Mapping[
                      backbone: Optional[dict] = None, identify_backbone: bool = True) -> ModelCard:
     """The card of a model built from ``cfg`` for ``tasks``; unless given, the backbone's identity is read
     from the weights file of ``cfg['model']`` (with ``identify_backbone``; else it stays unknown)."""
-    from ..methods.options import method_spec
+    from ..methods.registry import method_spec
 
     model = _plain(dict(cfg['model']))
     method, options = method_spec(cfg)

@@ -1,8 +1,8 @@
 """The training methods' options, each declared once: its name, default and config section.
 
 The config rules (``engine/config.py``: which keys a section accepts), the methods (``UniSTDMethod``,
-``TAUMethod``, ``MultiTaskMethod``) and the OpenSTL plugin all read these dataclasses, so a key has
-one spelling and one default everywhere.
+``TAUMethod``, ``MultiTaskMethod``, and through their registration :mod:`.registry`) and the OpenSTL
+plugin all read these dataclasses, so a key has one spelling and one default everywhere.
 """
 from __future__ import annotations
 
@@ -103,23 +103,6 @@ class DivergenceOptions:
 
     alpha: float = 0.1
     tau: float = 0.1
-
-
-METHODS = {'unistd': (), 'multitask': (), 'tau': section_keys(DivergenceOptions, 'method')}
-"""Training methods a config's ``method`` names (a string, or a dict with ``type`` and these options)."""
-
-
-def method_spec(cfg: Mapping) -> tuple[str, dict]:
-    """``(name, options)`` of the config's ``method`` (default ``'unistd'``), checked."""
-    method = cfg.get('method', 'unistd')
-    options = {}
-    if isinstance(method, Mapping):
-        options = method.to_dict() if hasattr(method, 'to_dict') else dict(method)
-        method = options.pop('type', None)
-    if method not in METHODS:
-        raise ValueError(f'method {method!r} is unknown; known methods: {sorted(METHODS)}')
-    check_known_keys(options, METHODS[method], f"config section 'method ({method})'")
-    return method, options
 
 
 def options_of(options: type, values: Optional[Mapping], where: str):
