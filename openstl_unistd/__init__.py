@@ -15,11 +15,18 @@ def register() -> None:
     register_with_openstl()
 
 
-def load_model(path, config=None, **kwargs):
-    """A trained model (checkpoint or ``.safetensors`` export) ready to forecast in physical units.
+def load_predictor(path, config=None, **kwargs):
+    """A trained model (checkpoint or ``.safetensors`` export) with its model card, ready to forecast in physical
+    units: ``load_predictor(path).predict(x, task, horizon)``; see
+    :func:`openstl_unistd.engine.loading.load_predictor`."""
+    from .engine.loading import load_predictor as _load_predictor
 
-    ``load_model(path).predict(x, task, horizon)``; see :func:`openstl_unistd.engine.loading.load_model`.
-    """
+    return _load_predictor(path, config, **kwargs)
+
+
+def load_model(path, config=None, **kwargs):
+    """The trained ``nn.Module`` of a checkpoint or export, ``model(x, task)`` in the model range; see
+    :func:`openstl_unistd.engine.loading.load_model` (and :func:`load_predictor` to forecast in physical units)."""
     from .engine.loading import load_model as _load_model
 
     return _load_model(path, config, **kwargs)

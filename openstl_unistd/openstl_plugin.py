@@ -30,8 +30,7 @@ import logging
 import math
 import os.path as osp
 import time
-from dataclasses import fields
-from typing import Mapping
+from typing import Mapping, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -40,10 +39,8 @@ from .core.scaling import Scaling
 from .datasets.datamodule import MultiTaskDataModule
 from .datasets.multitask import MultiTaskDataset
 from .errors import UserKeyError, UserValueError, check_known_keys
-from .methods.multitask import MultiTaskTraining
-from .methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions, options_of, section_keys
-from .methods.tau import DivergenceTraining
-from .methods.unistd import RankSearchTraining
+from .methods.options import TrainingOptions, section_keys
+from .methods.registry import check_method
 from .models.registry import create_model, model_arguments
 from .modules.pretrained import PretrainedWeightsNotFoundError
 from .tasks import KNOWN_TASKS, TASK_SETS, TaskSpec, resolve_tasks
@@ -128,36 +125,58 @@ def tasks_for(dataname: str, args: Mapping) -> list[TaskSpec]:
                                encoder_depth=depth, metrics=metrics)])
 
 
-PLUGIN_MODEL_TYPES = {'unistd': 'UniSTD', 'multitask_simvp': 'SimVP', 'multitask_tau': 'SimVP',
-                      'multitask_earthformer': 'Earthformer'}
-"""Our OpenSTL method names → the ``model.type`` of :mod:`~openstl_unistd.models.registry` they build."""
+class OpenSTLMethod(NamedTuple):
+    """One of our methods under an OpenSTL ``-m`` name: a registered method (``methods/registry.py``) training a
+    registered model type (``models/registry.py``). Its option keys, its training logic and its model's
+    arguments are read from the two registries."""
 
-METHOD_KEYS = {'unistd': ('rank_search',), 'multitask_simvp': (), 'multitask_earthformer': (),
-               'multitask_tau': tuple(f.name for f in fields(DivergenceOptions))}
-"""Method options of each of our methods in an OpenSTL config (the same keys as in our configs)."""
+    spelling: str
+    """The class-name spelling ``-m`` takes too, as OpenSTL lists its own (``-m SimVP`` / ``simvp``)."""
+    method: str
+    model_type: str
+    fixed_model_options: Mapping = {}
+    """Model options the name fixes (``multitask_tau``: SimVP with TAU's translator)."""
+    options_key: Optional[str] = None
+    """The OpenSTL config key holding the model options as one dict (Earthformer's nest); ``None``: the
+    model's arguments are top-level keys."""
+
+
+OPENSTL_METHODS = {
+    'unistd': OpenSTLMethod('UniSTD', 'unistd', 'UniSTD'),
+    'multitask_simvp': OpenSTLMethod('MultiTask_SimVP', 'multitask', 'SimVP'),
+    'multitask_tau': OpenSTLMethod('MultiTask_TAU', 'tau', 'SimVP', {'model_type': 'tau'}),
+    'multitask_earthformer': OpenSTLMethod('MultiTask_Earthformer', 'multitask', 'Earthformer',
+                                           options_key='earthformer'),
+}
+"""Our OpenSTL method names (``-m``; the names of OpenSTL's published configs, docs/openstl.md)."""
 
 PLUGIN_KEYS = ('datasets', 'sampling', 'save_preds')
 """Our keys every method takes: per-task loader options, joint sampling, saved test samples."""
 
 
+def method_keys(method: str) -> tuple[str, ...]:
+    """The keys of our ``method``'s own options in an OpenSTL config: its registered method's ``method``
+    options and sections (the same keys as in our configs, at the top level)."""
+    entry = check_method(OPENSTL_METHODS[method].method)
+    return (*entry.options, *entry.sections)
+
+
 def model_option_names(method: str) -> tuple[str, ...]:
-    """The model options an OpenSTL config gives our ``method`` as top-level keys: the constructor
-    arguments of its model type (Earthformer's are one ``earthformer`` dict)."""
-    model_type = PLUGIN_MODEL_TYPES[method]
-    return ('earthformer',) if model_type == 'Earthformer' else model_arguments(model_type)
+    """The model options an OpenSTL config gives our ``method`` as top-level keys: the arguments of its
+    registered model type (or the one key that holds them, :attr:`OpenSTLMethod.options_key`)."""
+    plugin = OPENSTL_METHODS[method]
+    return (plugin.options_key,) if plugin.options_key else model_arguments(plugin.model_type)
 
 
 def plugin_model_options(method: str, args: Mapping) -> dict:
     """``model`` options (``type`` and constructor arguments, as a config's ``model`` dict) of our ``method``
     from OpenSTL's flat config: every key of :func:`model_option_names` that is set (not ``None``)."""
-    model_type = PLUGIN_MODEL_TYPES[method]
-    if model_type == 'Earthformer':
-        options = dict(args.get('earthformer') or {})
+    plugin = OPENSTL_METHODS[method]
+    if plugin.options_key:
+        options = dict(args.get(plugin.options_key) or {})
     else:
         options = {name: args[name] for name in model_option_names(method) if args.get(name) is not None}
-    if method == 'multitask_tau':
-        options['model_type'] = 'tau'
-    return {'type': model_type, **options}
+    return {'type': plugin.model_type, **options, **plugin.fixed_model_options}
 
 
 def openstl_keys(args: Mapping) -> set[str]:
@@ -175,7 +194,7 @@ def check_plugin_keys(method: str, args: Mapping) -> None:
     """A :class:`~openstl_unistd.errors.UserKeyError` naming every key of the OpenSTL config that neither
     OpenSTL nor ``method`` takes (a typo would otherwise be ignored), with the reason for our own
     configs' keys that have no place here."""
-    ours = {*model_option_names(method), *METHOD_KEYS[method], *PLUGIN_KEYS}
+    ours = {*model_option_names(method), *method_keys(method), *PLUGIN_KEYS}
     if not set(args) - ours:
         return
     source = f"OpenSTL config {args.get('config_file')!r}" if args.get('config_file') else 'OpenSTL arguments'
@@ -188,7 +207,8 @@ def build_plugin_model(method: str, tasks: list[TaskSpec], args: Mapping) -> tor
     the options of OpenSTL's config; a missing weights file says what to set in that config."""
     check_plugin_keys(method, args)
     try:
-        return create_model(plugin_model_options(method, args), tasks)
+        options = plugin_model_options(method, args)
+        return create_model(options.pop('type'), tasks, **options)
     except PretrainedWeightsNotFoundError as error:
         raise error.set_with("pretrained = '<path to the file>' in the OpenSTL config (-c FILE; docs/openstl.md).") \
             from None
@@ -280,34 +300,25 @@ class OpenSTLMethodMixin:
 
 
 def _method_classes(base_method: type) -> dict[str, type]:
-    """Our methods as subclasses of OpenSTL's ``Base_method`` (defined once OpenSTL is importable)."""
+    """Our methods as subclasses of OpenSTL's ``Base_method`` (defined once OpenSTL is importable): the
+    training logic of each registered method on OpenSTL's LightningModule, set up from OpenSTL's keyword
+    hyper-parameters by its ``init_method``."""
 
-    def make(name: str, training: type, setup) -> type:
+    def make(name: str, plugin: OpenSTLMethod) -> type:
+        entry = check_method(plugin.method)
+
         def __init__(self, **args):
             base_method.__init__(self, **args)
             self.setup_plugin(args)
-            setup(self, args)
+            self.init_method(**{key: args[key] for key in (*entry.options, *entry.sections)
+                                if args.get(key) is not None})
 
-        return type(name, (OpenSTLMethodMixin, training, base_method),
-                    {'__init__': __init__, 'plugin_method': name.lower(), '__module__': __name__,
-                     '__doc__': f'{name} for OpenSTL: {training.__name__} on OpenSTL\'s Base_method.'})
+        return type(plugin.spelling, (OpenSTLMethodMixin, *entry.training, base_method),
+                    {'__init__': __init__, 'plugin_method': name, '__module__': __name__,
+                     '__doc__': f"{plugin.spelling} for OpenSTL: method '{plugin.method}' "
+                                f"({', '.join(t.__name__ for t in entry.training)}) on OpenSTL's Base_method."})
 
-    def rank_search(self, args):
-        self.init_rank_search(options_of(RankSearchOptions, args.get('rank_search'), 'rank_search'))
-
-    def divergence(self, args):
-        self.init_divergence(options_of(DivergenceOptions, {key: args[key] for key in METHOD_KEYS['multitask_tau']
-                                                            if args.get(key) is not None}, 'multitask_tau'))
-
-    def nothing(self, args):
-        return None
-
-    return {
-        'unistd': make('UniSTD', RankSearchTraining, rank_search),
-        'multitask_simvp': make('MultiTask_SimVP', MultiTaskTraining, nothing),
-        'multitask_tau': make('MultiTask_TAU', DivergenceTraining, divergence),
-        'multitask_earthformer': make('MultiTask_Earthformer', MultiTaskTraining, nothing),
-    }
+    return {name: make(name, plugin) for name, plugin in OPENSTL_METHODS.items()}
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -389,14 +400,8 @@ def dataset_parameters_of(dataname: str) -> dict:
 
 # ---- parser and experiment --------------------------------------------------------------------------
 
-METHOD_SPELLINGS = {'unistd': 'UniSTD', 'multitask_simvp': 'MultiTask_SimVP', 'multitask_tau': 'MultiTask_TAU',
-                    'multitask_earthformer': 'MultiTask_Earthformer'}
-"""Our method names and their class-name spellings; ``-m`` takes both, as OpenSTL's ``-m SimVP``/``simvp``
-(``BaseExperiment`` lower-cases the name before looking it up)."""
-
-
 def _method_names() -> tuple[str, ...]:
-    return tuple(METHOD_SPELLINGS)
+    return tuple(OPENSTL_METHODS)
 
 
 def make_create_parser(original):
@@ -406,7 +411,7 @@ def make_create_parser(original):
         parser = original()
         for action in parser._actions:
             if action.dest == 'method' and action.choices is not None:
-                names = [n for pair in METHOD_SPELLINGS.items() for n in pair]
+                names = [n for name, plugin in OPENSTL_METHODS.items() for n in (name, plugin.spelling)]
                 action.choices = list(action.choices) + [n for n in names if n not in action.choices]
             elif action.dest == 'dataname' and action.choices is not None:
                 action.choices = list(action.choices) + [n for n in DATASET_NAMES if n not in action.choices]

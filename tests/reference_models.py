@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from openstl_unistd.models.earthformer import EarthformerCore
-from openstl_unistd.models.simvp import MODEL_TYPES, SimVPDecoder, SimVPEncoder, check_spatial_depth
+from openstl_unistd.models.simvp import TRANSLATOR_KINDS, SimVPDecoder, SimVPEncoder, check_spatial_depth
 from openstl_unistd.modules.cuboid_layers import build_stem_and_head, check_init_mode
 from openstl_unistd.modules.simvp_blocks import MidIncepNet, MidMetaNet
 
@@ -46,8 +46,8 @@ class SimVP(nn.Module):
             raise ValueError(f'in_shape: H and W must be multiples of 2 ** (N_S // 2) = {factor} for N_S={N_S}, '
                              f'got H={H}, W={W}')
         kind = model_type.lower()
-        if kind not in MODEL_TYPES:
-            raise ValueError(f'model_type must be one of {MODEL_TYPES}, got {model_type!r}')
+        if kind not in TRANSLATOR_KINDS:
+            raise ValueError(f'model_type must be one of {TRANSLATOR_KINDS}, got {model_type!r}')
         self.in_shape = (T, C, H, W)
         self.model_type = kind
         self.encoder = SimVPEncoder(C, hid_S, N_S, spatio_kernel_enc)

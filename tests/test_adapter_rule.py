@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from openstl_unistd import load_model
+from openstl_unistd import load_predictor
 from openstl_unistd.methods.unistd import UniSTDMethod
 from openstl_unistd.models.registry import MODEL_TYPES
 from openstl_unistd.models.unistd import UniSTD
@@ -93,7 +93,7 @@ def test_the_new_adapter_is_exported_and_reloads_with_the_backbone_file(scaled, 
         keys = set(handle.keys())
     assert set(_scale_names(model)) <= keys and not keys & backbone_keys(model)
     x = np.random.default_rng(0).normal(size=(2, *model.tasks['taxibj'].input_shape)).astype(np.float32)
-    full, light = load_model(checkpoint), load_model(summary.path, backbone_file=weights)
+    full, light = load_predictor(checkpoint), load_predictor(summary.path, backbone_file=weights)
     assert np.array_equal(light.predict(x, 'taxibj'), full.predict(x, 'taxibj'))
     assert not np.array_equal(light.predict(x, 'taxibj'), _without_scales(light).predict(x, 'taxibj'))
 

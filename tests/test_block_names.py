@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from openstl_unistd import load_model
+from openstl_unistd import load_predictor
 from openstl_unistd.inference.export import export_model
 from openstl_unistd.inference.integrity import export_hashes
 from openstl_unistd.inference.model_card import CARD_KEY
@@ -87,8 +87,8 @@ def test_a_checkpoint_with_the_old_names_loads(tmp_path):
     assert any('.blocks.0.block.attn.' in k for k in checkpoint['state_dict'])
     torch.save(checkpoint, tmp_path / 'old.ckpt')
     x = np.random.default_rng(0).uniform(0, 1, (2, *card.tasks[0].input_shape)).astype(np.float32)
-    assert np.array_equal(load_model(tmp_path / 'old.ckpt').predict(x, TASKS[0]),
-                          load_model(path).predict(x, TASKS[0]))
+    assert np.array_equal(load_predictor(tmp_path / 'old.ckpt').predict(x, TASKS[0]),
+                          load_predictor(path).predict(x, TASKS[0]))
 
 
 def test_an_export_with_the_old_names_and_its_random_backbones_old_hash_loads(tmp_path):
@@ -114,4 +114,4 @@ def test_an_export_with_the_old_names_and_its_random_backbones_old_hash_loads(tm
     old = tmp_path / 'old.safetensors'
     save_file(tensors, str(old), metadata={**metadata, CARD_KEY: card_json, **export_hashes(tensors, card_json)})
     x = np.random.default_rng(1).uniform(0, 1, (2, *card.tasks[0].input_shape)).astype(np.float32)
-    assert np.array_equal(load_model(old).predict(x, TASKS[0]), load_model(export).predict(x, TASKS[0]))
+    assert np.array_equal(load_predictor(old).predict(x, TASKS[0]), load_predictor(export).predict(x, TASKS[0]))

@@ -4,7 +4,7 @@ import csv
 import pytest
 import torch
 
-from openstl_unistd import load_model
+from openstl_unistd import load_predictor
 from openstl_unistd.engine.config import build_trainer, compile_training, load_config
 from openstl_unistd.engine.experiment import train
 
@@ -34,7 +34,7 @@ def test_compiled_training_gives_the_eager_losses_and_plain_checkpoints(tmp_path
     assert torch._dynamo.utils.counters['stats']['unique_graphs'] >= 1          # the blocks did compile
     checkpoint = torch.load(compiled_ckpt, map_location='cpu', weights_only=False)
     assert not any('_orig_mod' in key for key in checkpoint['state_dict'])
-    loaded, reference = load_model(compiled_ckpt), load_model(eager_ckpt)      # no compile needed to load
+    loaded, reference = load_predictor(compiled_ckpt), load_predictor(eager_ckpt)      # no compile needed to load
     x = torch.randn(2, *loaded.tasks['demo_digits'].input_shape)
     torch.testing.assert_close(loaded.model(x, 'demo_digits'), reference.model(x, 'demo_digits'), rtol=1e-4,
                                atol=1e-4)

@@ -12,8 +12,9 @@ import torch
 
 from openstl_unistd.models.unistd import UniSTD
 from openstl_unistd.core.options import shown_value
-from openstl_unistd.engine.config import METHODS, SECTION_KEYS, TOP_LEVEL_KEYS, VALUE_RULES
+from openstl_unistd.engine.config import SECTION_KEYS, TOP_LEVEL_KEYS, VALUE_RULES
 from openstl_unistd.engine.config_keys import key_rows
+from openstl_unistd.methods.registry import registered_methods
 from openstl_unistd.engine.analysis import build_structure, config_with_model, multiply_accumulates
 from openstl_unistd.engine.config import load_config
 from openstl_unistd.benchmarks.memory import GIB, estimate_training_peaks
@@ -40,7 +41,9 @@ def known_keys() -> set[str]:
     keys = {key for key in TOP_LEVEL_KEYS if key not in SECTION_KEYS and key != 'model'}   # model: model.*
     keys |= {f'{section}.{key}' for section, leaves in SECTION_KEYS.items() for key in leaves}
     keys |= set(VALUE_RULES)
-    keys |= {'method', *(f'method.{option}' for options in METHODS.values() for option in options)}
+    package_methods = [entry for entry in registered_methods().values()     # not those a test file registers
+                       if entry.method_class.__module__.startswith('openstl_unistd.')]
+    keys |= {'method', *(f'method.{option}' for entry in package_methods for option in entry.options)}
     model = [name for name in inspect.signature(UniSTD.__init__).parameters if name not in ('self', 'tasks')]
     return keys | {'model.type', *(f'model.{name}' for name in model)}
 

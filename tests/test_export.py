@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from openstl_unistd import load_model
+from openstl_unistd import load_predictor
 from openstl_unistd.core.scaling import Scaling
 from openstl_unistd.modules.pretrained import file_sha256
 from openstl_unistd.engine.cli import run_tool
@@ -67,11 +67,11 @@ def test_export_holds_only_the_trained_tensors_and_the_card(pretrained, tmp_path
 def test_export_with_its_backbone_file_reproduces_the_checkpoint_exactly(pretrained, tmp_path):
     checkpoint, weights, _ = pretrained
     export = export_model(checkpoint, tmp_path / 'adapters.safetensors').path
-    full, light = load_model(checkpoint), load_model(export, backbone_file=weights)
+    full, light = load_predictor(checkpoint), load_predictor(export, backbone_file=weights)
     assert light.scalings == full.scalings and light.tasks == full.tasks
     for task, x in _inputs().items():
         assert np.array_equal(light.predict(x, task, horizon=6), full.predict(x, task, horizon=6)), task
-    assert np.array_equal(load_model(export).predict(_inputs()['rain'], 'rain'),           # the recorded path
+    assert np.array_equal(load_predictor(export).predict(_inputs()['rain'], 'rain'),           # the recorded path
                           full.predict(_inputs()['rain'], 'rain'))
 
 
@@ -80,12 +80,12 @@ def test_a_different_backbone_file_is_refused_by_its_hash(pretrained, tmp_path):
     export = export_model(checkpoint, tmp_path / 'adapters.safetensors').path
     other = tiny_vit_file(tmp_path, seed=1, name='other_vit.safetensors')
     with pytest.raises(ValueError) as error:
-        load_model(export, backbone_file=other)
+        load_predictor(export, backbone_file=other)
     message = str(error.value)
     assert f"backbone file '{other}' has sha256 {file_sha256(other)}" in message
     assert f"trained with '{weights}' (sha256 {file_sha256(weights)})" in message
     with pytest.raises(FileNotFoundError, match='give the file it was trained with'):
-        load_model(export, backbone_file=tmp_path / 'moved.safetensors')
+        load_predictor(export, backbone_file=tmp_path / 'moved.safetensors')
 
 
 def test_a_checkpoint_whose_backbone_is_not_its_file_is_not_exported(pretrained, tmp_path):
@@ -134,7 +134,7 @@ def test_a_trained_pretrained_backbone_is_stored_and_reproduced(pretrained, tmp_
         assert 'backbone.blocks.0.mlp.fc1.weight' in set(handle.keys())
     assert summary.backbone_stored
     x = _inputs(2)['rain']
-    assert np.array_equal(load_model(summary.path).predict(x, 'rain'), load_model(source).predict(x, 'rain'))
+    assert np.array_equal(load_predictor(summary.path).predict(x, 'rain'), load_predictor(source).predict(x, 'rain'))
 
 
 # --- hashes: a changed export is refused, naming the file ------------------------------------------
@@ -170,11 +170,11 @@ def test_an_export_with_one_lora_tensor_zeroed_is_refused_naming_the_file(pretra
     checkpoint, weights, _ = pretrained
     export = export_model(checkpoint, tmp_path / 'adapters.safetensors').path
     x = _inputs()['rain']
-    assert np.array_equal(load_model(export).predict(x, 'rain'), load_model(checkpoint).predict(x, 'rain'))
+    assert np.array_equal(load_predictor(export).predict(x, 'rain'), load_predictor(checkpoint).predict(x, 'rain'))
     tampered = _rewrite(export, tmp_path / 'tampered.safetensors', change_tensors=_zero_one_lora_tensor)
     with pytest.raises(ValueError, match=re.escape(f'{tampered}: its tensors do not have the SHA-256 the export '
                                                    'records')):
-        load_model(tampered)
+        load_predictor(tampered)
     np.save(tmp_path / 'past.npy', x)
     status = run_tool(_tool('predict'), ['--ckpt', str(tampered), '--task', 'rain', '--input',
                                          str(tmp_path / 'past.npy'), '--out', str(tmp_path / 'f.npy'), '--quiet'])
@@ -193,7 +193,7 @@ def test_an_export_with_a_tampered_card_is_refused_naming_the_file(pretrained, t
     tampered = _rewrite(export, tmp_path / 'card.safetensors', change_card=shift_the_scaling)
     with pytest.raises(ValueError, match=re.escape(f'{tampered}: its model card does not have the SHA-256 the '
                                                    'export records')):
-        load_model(tampered)
+        load_predictor(tampered)
 
 
 def test_an_export_without_hashes_is_refused(pretrained, tmp_path):
@@ -205,7 +205,7 @@ def test_an_export_without_hashes_is_refused(pretrained, tmp_path):
         metadata = {k: v for k, v in handle.metadata().items() if not k.endswith('_sha256')}
     save_file(load_file(str(export)), str(tmp_path / 'bare.safetensors'), metadata=metadata)
     with pytest.raises(ValueError, match=r"bare.safetensors: the export records no SHA-256 of its tensors"):
-        load_model(tmp_path / 'bare.safetensors')
+        load_predictor(tmp_path / 'bare.safetensors')
 
 
 def test_a_random_backbone_is_rederived_from_its_recorded_seed_and_checked(tmp_path):
@@ -219,14 +219,15 @@ def test_a_random_backbone_is_rederived_from_its_recorded_seed_and_checked(tmp_p
         recorded = json.loads(handle.metadata()[CARD_KEY])['backbone']
     assert recorded['seed'] == 0 and len(recorded['weights_sha256']) == 64
     x = _inputs(1)['rain']
-    assert np.array_equal(load_model(summary.path).predict(x, 'rain'), load_model(checkpoint).predict(x, 'rain'))
+    assert np.array_equal(load_predictor(summary.path).predict(x, 'rain'),
+                          load_predictor(checkpoint).predict(x, 'rain'))
 
     def other_seed(card):
         card['backbone']['seed'] = 1
 
     wrong = _rewrite(summary.path, tmp_path / 'seed1.safetensors', change_card=other_seed, rehash_card=True)
     with pytest.raises(ValueError, match=re.escape(f'{wrong}: the random backbone that its record derives')):
-        load_model(wrong)
+        load_predictor(wrong)
 
 
 def test_a_random_backbone_that_its_seed_does_not_give_is_stored_and_hashed(tmp_path):
@@ -239,11 +240,12 @@ def test_a_random_backbone_that_its_seed_does_not_give_is_stored_and_hashed(tmp_
     summary = export_model(checkpoint, tmp_path / 'random.safetensors')
     assert summary.backbone_stored
     x = _inputs(1)['rain']
-    assert np.array_equal(load_model(summary.path).predict(x, 'rain'), load_model(checkpoint).predict(x, 'rain'))
+    assert np.array_equal(load_predictor(summary.path).predict(x, 'rain'),
+                          load_predictor(checkpoint).predict(x, 'rain'))
 
     def scale_the_backbone(tensors):
         tensors['backbone.norm.weight'] = tensors['backbone.norm.weight'] * 2
 
     tampered = _rewrite(summary.path, tmp_path / 'tampered.safetensors', change_tensors=scale_the_backbone)
     with pytest.raises(ValueError, match=re.escape(f'{tampered}: its tensors do not have the SHA-256')):
-        load_model(tampered)
+        load_predictor(tampered)

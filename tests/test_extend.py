@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from openstl_unistd import load_model
+from openstl_unistd import load_predictor
 from openstl_unistd.core.scaling import Scaling
 from openstl_unistd.datasets.demo import DemoAdvection, DemoTraffic, DemoWave
 from openstl_unistd.modules.ra_moe import ra_moe_modules
@@ -74,7 +74,7 @@ def test_the_new_task_learns_while_old_tasks_stay_bit_identical(tmp_path):
 
     results = train(cfg, tmp_path / 'work', data_root=str(data))
     assert set(results) == {*OLD, NEW}
-    extended = load_model(tmp_path / 'work/checkpoints/last.ckpt')     # the card written by training
+    extended = load_predictor(tmp_path / 'work/checkpoints/last.ckpt')     # the card written by training
     assert [t.name for t in extended.card.tasks] == [*OLD, NEW]
     assert extended.scalings['demo_wave'].mean == (-1.0,) and extended.scalings[NEW].std == (255.0,)
 
@@ -86,7 +86,7 @@ def test_the_new_task_learns_while_old_tasks_stay_bit_identical(tmp_path):
     for key, value in old_model.state_dict().items():
         assert torch.equal(after[key], value), key
 
-    old = load_model(checkpoint)
+    old = load_predictor(checkpoint)
     for task, x in _inputs(old_card).items():
         assert np.array_equal(extended.predict(x, task, horizon=9), old.predict(x, task, horizon=9)), task
 

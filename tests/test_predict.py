@@ -1,4 +1,4 @@
-"""Forecasting with a trained model: horizons by rollout, physical units, errors (load_model / Predictor)."""
+"""Forecasting with a trained model: horizons by rollout, physical units, errors (load_predictor / Predictor)."""
 from pathlib import Path
 
 import numpy as np
@@ -127,13 +127,13 @@ def test_one_sample_tensors_and_mixed_precision():
 
 
 def test_load_model_from_a_checkpoint_with_and_without_card(tmp_path):
-    from openstl_unistd import load_model
+    from openstl_unistd import load_predictor
 
     card = make_card([RAIN], {'rain': Scaling.of(3.0, 4.0)})
     model = build(card)
     path = save_checkpoint(model, card, tmp_path / 'best.ckpt')
     assert set(torch.load(path, weights_only=True)[CARD_KEY]) >= {'tasks', 'scalings', 'model', 'backbone'}
-    loaded = load_model(path)
+    loaded = load_predictor(path)
     assert loaded.tasks == {'rain': card.task('rain')} and loaded.scalings == {'rain': Scaling.of(3.0, 4.0)}
     assert loaded.options['model']['hidden_channels'] == 8 and loaded.options['method'] == {'type': 'unistd'}
     x = np.random.default_rng(3).normal(3, 4, (2, 4, 2, 16, 16)).astype(np.float32)
@@ -142,28 +142,28 @@ def test_load_model_from_a_checkpoint_with_and_without_card(tmp_path):
 
     bare = save_checkpoint(model, None, tmp_path / 'bare.ckpt')
     with pytest.raises(ValueError, match='bare.ckpt: the checkpoint holds no model card'):
-        load_model(bare)
+        load_predictor(bare)
 
 
 def test_a_config_given_with_a_checkpoint_that_has_a_card_is_ignored_with_a_warning(tmp_path):
-    from openstl_unistd import load_model
+    from openstl_unistd import load_predictor
 
     card = make_card([RAIN], {'rain': Scaling.of(3.0, 4.0)})
     model = build(card)
     path = save_checkpoint(model, card, tmp_path / 'best.ckpt')
     config = Path(__file__).resolve().parents[1] / 'configs/unistd/demo.py'    # other tasks: would not fit
     with pytest.warns(UserWarning) as caught:
-        loaded = load_model(path, config, cfg_options={'model.hidden_channels': 16})
+        loaded = load_predictor(path, config, cfg_options={'model.hidden_channels': 16})
     assert len(caught) == 1 and str(caught[0].message) == (
         f"{path}: config {str(config)!r} ignored: the checkpoint carries its model card, which is used "
         '(a config is only for checkpoints without one)')
     assert loaded.card == card
     x = np.random.default_rng(5).normal(3, 4, (2, 4, 2, 16, 16)).astype(np.float32)
-    assert np.array_equal(loaded.predict(x, 'rain'), load_model(path).predict(x, 'rain'))
+    assert np.array_equal(loaded.predict(x, 'rain'), load_predictor(path).predict(x, 'rain'))
 
 
 def test_a_checkpoint_without_card_loads_with_its_config_and_data(tmp_path):
-    from openstl_unistd import load_model
+    from openstl_unistd import load_predictor
     from openstl_unistd.engine.config import build_model, build_tasks, load_config
 
     config = Path(__file__).resolve().parents[1] / 'configs/unistd/demo.py'
@@ -172,14 +172,14 @@ def test_a_checkpoint_without_card_loads_with_its_config_and_data(tmp_path):
     cfg = load_config(config, options)
     model = build_model(cfg, build_tasks(cfg))
     bare = save_checkpoint(model, None, tmp_path / 'bare.ckpt')
-    loaded = load_model(bare, config, cfg_options=options, data_root=str(tmp_path / 'data'))
+    loaded = load_predictor(bare, config, cfg_options=options, data_root=str(tmp_path / 'data'))
     assert loaded.scalings == {'demo_traffic': Scaling.of(0.0, 255.0)}                   # from the test data
     assert loaded.card.model['backbone_kwargs'] == {'depth': 1}
     x = np.random.default_rng(4).uniform(0, 255, (2, 4, 2, 32, 32)).astype(np.float32)
     expected = Predictor(model, loaded.card).predict(x, 'demo_traffic')
     assert np.array_equal(loaded.predict(x, 'demo_traffic'), expected)
     with pytest.raises(ValueError, match='bare.ckpt: its tensors do not fit the model of the config'):
-        load_model(bare, config, cfg_options={**options, 'model.hidden_channels': 16})
+        load_predictor(bare, config, cfg_options={**options, 'model.hidden_channels': 16})
 
 
 # --- what predict reads and what it returns ------------------------------------------------------

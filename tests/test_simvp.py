@@ -44,13 +44,13 @@ def test_parameter_count_equals_openstl(config, expected):
     assert count_parameters(model).total == expected
 
 
-MODEL_TYPES = ('incepu', 'gsta', 'tau')
+TRANSLATOR_KINDS = ('incepu', 'gsta', 'tau')
 
 
 @pytest.mark.parametrize('index, name', list(enumerate(PAPER_TASKS)))
 def test_every_paper_task_shape_comes_back_exactly(index, name):
     spec = PAPER_TASKS[name]
-    model_type = MODEL_TYPES[index % len(MODEL_TYPES)]
+    model_type = TRANSLATOR_KINDS[index % len(TRANSLATOR_KINDS)]
     torch.manual_seed(0)
     model = SimVP(spec.input_shape, hid_S=8, hid_T=32, N_T=2, model_type=model_type).eval()
     with torch.no_grad():
@@ -86,7 +86,7 @@ OPENSTL_OUTPUTS = {
 }
 
 
-@pytest.mark.parametrize('model_type', MODEL_TYPES)
+@pytest.mark.parametrize('model_type', TRANSLATOR_KINDS)
 def test_outputs_equal_openstl_for_the_same_weights(model_type):
     model = SimVP((4, 2, 16, 16), hid_S=8, hid_T=32, N_S=2, N_T=3, model_type=model_type).eval()
     _fill_deterministically(model)

@@ -5,7 +5,7 @@
 The .safetensors file holds what training changed and, in its metadata, the task specs, scalings,
 model and method options, the backbone's identity (scheme, timm name, SHA-256 of its weights file,
 or the seed of a random one) and the SHA-256 of its tensors and of that card. Loading the export
-(tools/predict.py, load_model, init_from) refuses it when either hash differs. The frozen backbone is
+(tools/predict.py, load_predictor, init_from) refuses it when either hash differs. The frozen backbone is
 not stored: a pretrained one is read from its file (refused with another hash), a random one derived
 again from its seed and checked by the hash of its weights. A backbone that training changed, or a
 random one its seed does not give (drawn before seeds were recorded), is stored.
@@ -38,9 +38,9 @@ def main(argv=None) -> int:
     source = read_model_file(args.ckpt)
     card = None
     if args.config:
-        from openstl_unistd.engine.loading import load_model
+        from openstl_unistd.engine.loading import load_predictor
 
-        card = load_model(args.ckpt, args.config, cfg_options=args.cfg_options, data_root=args.data_root).card
+        card = load_predictor(args.ckpt, args.config, cfg_options=args.cfg_options, data_root=args.data_root).card
         if card.backbone is None and source.card is None:
             from openstl_unistd.inference.model_card import backbone_record
 

@@ -60,10 +60,10 @@ def main(argv=None) -> int:
         raise UserValueError('--cfg-options need -c/--config')
     from openstl_unistd.inference.forecast_io import forecast_file
     from openstl_unistd.inference.predictor import check_device
-    from openstl_unistd.engine.loading import load_model
+    from openstl_unistd.engine.loading import load_predictor
 
     device = check_device(args.device, '--device')
-    predictor = load_model(args.ckpt, args.config, cfg_options=args.cfg_options, backbone_file=args.backbone_file,
+    predictor = load_predictor(args.ckpt, args.config, cfg_options=args.cfg_options, backbone_file=args.backbone_file,
                            device=device, data_root=args.data_root)
     run = forecast_file(predictor, args.task, args.input, args.out, args.horizon, batch_size=args.batch_size,
                         precision=args.precision, progress=not args.quiet, key=args.key, variable=args.variable,

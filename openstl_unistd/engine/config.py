@@ -12,11 +12,11 @@ from torch import nn
 
 from ..core.options import check_values as options_check_values
 from ..errors import UserKeyError, UserTypeError, UserValueError, check_known_keys
-from ..methods.options import METHODS, method_spec
+from ..methods.registry import check_method, create_method, method_spec
 from ..tasks import TaskSpec, resolve_tasks
 from .config_keys import RunKeys, SECTION_KEYS, SECTIONS, TOP_LEVEL_KEYS, VALUE_RULES
 
-__all__ = ['METHODS', 'SECTION_KEYS', 'TOP_LEVEL_KEYS', 'VALUE_RULES', 'load_config', 'check_config', 'check_values',
+__all__ = ['SECTION_KEYS', 'TOP_LEVEL_KEYS', 'VALUE_RULES', 'load_config', 'check_config', 'check_values',
            'build_tasks', 'build_model', 'build_datamodule', 'build_method', 'build_trainer', 'compile_training']
 
 def _key_allowed(cfg: Mapping, dotted: str) -> bool:
@@ -95,13 +95,19 @@ def build_tasks(cfg: Mapping) -> list[TaskSpec]:
 
 
 def build_model(cfg: Mapping, tasks: Optional[Sequence[TaskSpec]] = None, load_pretrained: bool = True) -> nn.Module:
-    """The model of ``cfg['model']`` for ``tasks`` (default: the config's); see
-    :func:`~openstl_unistd.models.registry.create_model`."""
-    from ..models.registry import create_model  # here: importing the config rules builds no model class
+    """The model of ``cfg['model']`` (``type`` and options) for ``tasks`` (default: the config's); see
+    :func:`~openstl_unistd.models.registry.create_model`. With ``load_pretrained=False`` the architecture is
+    built with random weights (e.g. to count parameters without the weights file)."""
+    from ..models.registry import MODEL_TYPES, create_model  # here: importing the config rules builds no model class
 
     if 'model' not in cfg:
         raise UserKeyError('the config has no "model" dict')
-    return create_model(cfg['model'], tasks if tasks is not None else build_tasks(cfg), load_pretrained)
+    options = _section(cfg, 'model')
+    if 'type' not in options:
+        raise UserKeyError(f'config section \'model\' has no "type" (registered model types: {sorted(MODEL_TYPES)})')
+    if not load_pretrained and 'pretrained' in options:
+        options['pretrained'] = False
+    return create_model(options.pop('type'), tasks if tasks is not None else build_tasks(cfg), **options)
 
 
 def _section(cfg: Mapping, name: str) -> dict:
@@ -179,9 +185,10 @@ def check_config(cfg: Mapping) -> list[TaskSpec]:
     for section, keys in SECTION_KEYS.items():
         _checked(_section(cfg, section), keys, section)
     check_values(cfg)
-    method_spec(cfg)
+    method, _ = method_spec(cfg)
     tasks = build_tasks(cfg)
     check_model(cfg, tasks)
+    check_method(method).check_model_type(_section(cfg, 'model').get('type'))
     return tasks
 
 
@@ -197,19 +204,14 @@ def build_datamodule(cfg: Mapping, tasks: Sequence[TaskSpec], data_root: Optiona
 
 
 def build_method(cfg: Mapping, model: nn.Module, tasks: Sequence[TaskSpec], save_dir: Optional[str] = None):
-    """The LightningModule of ``cfg['method']`` (``unistd``, ``multitask`` or ``tau``) around ``model``."""
-    from ..methods.multitask import MultiTaskMethod
-    from ..methods.tau import TAUMethod
-    from ..methods.unistd import UniSTDMethod
-
+    """The LightningModule of ``cfg['method']`` (a registered method: ``unistd``, ``multitask``, ``tau``…)
+    around ``model``: the ``optim`` and ``evaluation`` options, the ``method`` dict's own and the sections
+    the method declares (UniSTD's ``rank_search``), see :func:`~openstl_unistd.methods.registry.create_method`."""
     name, options = method_spec(cfg)
-    common = dict(save_dir=save_dir, **_checked(_section(cfg, 'optim'), SECTION_KEYS['optim'], 'optim'),
-                  **_checked(_section(cfg, 'evaluation'), SECTION_KEYS['evaluation'], 'evaluation'))
-    if name == 'multitask':
-        return MultiTaskMethod(model, tasks, **common)
-    if name == 'tau':
-        return TAUMethod(model, tasks, divergence=options, **common)
-    return UniSTDMethod(model, tasks, rank_search=_section(cfg, 'rank_search'), **common)
+    sections = {section: _section(cfg, section) for section in check_method(name).sections}
+    return create_method(name, model, tasks, save_dir=save_dir, **options, **sections,
+                         **_checked(_section(cfg, 'optim'), SECTION_KEYS['optim'], 'optim'),
+                         **_checked(_section(cfg, 'evaluation'), SECTION_KEYS['evaluation'], 'evaluation'))
 
 
 def _distributed_strategy(options: dict):

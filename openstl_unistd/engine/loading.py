@@ -1,4 +1,5 @@
-"""``load_model``: a trained model file, with the config it was trained with when the file has no card.
+"""``load_predictor`` and ``load_model``: a trained model file, with the config it was trained with when the
+file has no card.
 
 A checkpoint or export that carries its model card needs nothing else (:func:`~..inference.predictor.predictor_of`);
 an older checkpoint without one is rebuilt from its config, its scalings read from the config's test
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Union
 
 import torch
+from torch import nn
 
 from ..core.scaling import Scaling
 from ..errors import UserValueError
@@ -20,10 +22,11 @@ from .config import build_datamodule, build_model, build_tasks, load_config
 from .trained_model_config import card_from_config, datamodule_scalings
 
 
-def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cfg_options: Optional[Mapping] = None,
-               backbone_file: Optional[PathLike] = None, device: Union[str, torch.device] = 'cpu',
-               data_root: Optional[str] = None) -> Predictor:
-    """A :class:`~..inference.predictor.Predictor` from a checkpoint (``.ckpt``) or an export (``.safetensors``).
+def load_predictor(path: PathLike, config: Union[PathLike, Mapping, None] = None,
+                   cfg_options: Optional[Mapping] = None, backbone_file: Optional[PathLike] = None,
+                   device: Union[str, torch.device] = 'cpu', data_root: Optional[str] = None) -> Predictor:
+    """A :class:`~..inference.predictor.Predictor` from a checkpoint (``.ckpt``) or an export (``.safetensors``):
+    the model with its card, ready to forecast in physical units (``predict(x, task, horizon)``).
 
     The file's model card says everything (tasks, scalings, model options). A file with a card ignores
     ``config`` and ``cfg_options``, with a warning. For a checkpoint without a card the model is built
@@ -50,6 +53,13 @@ def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, cf
     load_state_strictly(model, model_file.state, model_file.path, f'the model of the config ({cfg["model"]["type"]})')
     return Predictor(model, card_from_config(cfg, tasks, _scalings_from_data(cfg, tasks, data_root),
                                              identify_backbone=False), device)
+
+
+def load_model(path: PathLike, config: Union[PathLike, Mapping, None] = None, **options) -> nn.Module:
+    """The trained ``nn.Module`` of a checkpoint or export, in eval mode on ``device``: ``model(x, task)`` in
+    the model range. The arguments are :func:`load_predictor`'s, whose ``Predictor`` adds the card and
+    forecasts in physical units."""
+    return load_predictor(path, config, **options).model
 
 
 def _scalings_from_data(cfg: Mapping, tasks, data_root: Optional[str]) -> dict[str, Scaling]:

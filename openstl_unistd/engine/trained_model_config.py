@@ -14,7 +14,7 @@ from ..core.scaling import Scaling
 from ..errors import UserValueError
 from ..inference.extension import Extension
 from ..inference.model_card import ModelCard, backbone_record, plain_data
-from ..methods.options import method_spec
+from ..methods.registry import method_spec
 from ..tasks import TaskSpec
 
 

@@ -133,7 +133,7 @@ class ModelCard:
             options['pretrained'] = pretrained
         if self.random_backbone and 'seed' in self.backbone:
             options['backbone_seed'] = self.backbone['seed']
-        return create_model(options, list(self.tasks))
+        return create_model(options.pop('type'), list(self.tasks), **options)
 
 
 def backbone_record(model_options: Mapping) -> Optional[dict]:

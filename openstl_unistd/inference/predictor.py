@@ -1,8 +1,8 @@
 """Using a trained model: physical-unit forecasts of any horizon from a checkpoint or an export.
 
-    from openstl_unistd import load_model
-    model = load_model('work_dirs/demo/checkpoints/best.ckpt')
-    y = model.predict(x, 'demo_traffic', horizon=12)      # x (N, T, C, H, W) → y (N, 12, C, H, W), physical units
+    from openstl_unistd import load_predictor
+    predictor = load_predictor('work_dirs/demo/checkpoints/best.ckpt')
+    y = predictor.predict(x, 'demo_traffic', horizon=12)      # x (N, T, C, H, W) → y (N, 12, C, H, W), physical units
 
 Horizons beyond the task's ``T'`` are reached by rolling out: each call of the model gets the last
 ``T`` frames of the inputs followed by what it has predicted so far (as OpenSTL's SimVP method rolls

@@ -33,6 +33,7 @@ from ..errors import UserValueError
 from ..modules.spatiotemporal_block import renamed_legacy_keys
 from ..tasks import KNOWN_TASKS, TaskSpec
 from .options import TrainingOptions
+from .registry import register_method
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -83,7 +84,8 @@ def checkpoint_mismatch(checkpoint: Mapping, tasks: Sequence[str],
 class MultiTaskTraining:
     """Training, validation and test of a multi-task forecasting model, mixed into a LightningModule.
 
-    A concrete method calls :meth:`init_training` in its ``__init__``. Hooks for subclasses:
+    A concrete method calls :meth:`init_training`, then :meth:`init_method` with its own options, in its
+    ``__init__`` (so does the OpenSTL plug-in on OpenSTL's LightningModule). Hooks for subclasses:
     :meth:`extra_loss`, :meth:`active_optimizers`, :meth:`after_optimizer_steps`,
     :meth:`prepare_batch` and :meth:`scaling`.
     """
@@ -104,6 +106,10 @@ class MultiTaskTraining:
         self.copy_last_results: dict[str, dict[str, float]] = {}
         self.train_mean_results: dict[str, dict[str, float]] = {}
         self._saved: dict[str, dict[str, list]] = {}
+
+    def init_method(self) -> None:
+        """Set up what the method adds, from its own options (its ``method`` dict's keys and config sections,
+        :func:`~.registry.register_method`); after :meth:`init_training`. Nothing here."""
 
     # ---- optimization -------------------------------------------------------------------------
 
@@ -352,6 +358,7 @@ class MultiTaskTraining:
                                      save_dir / 'figures' / f'{task}.png', title=task, field=field)
 
 
+@register_method('multitask')
 class MultiTaskMethod(MultiTaskTraining, L.LightningModule):
     """:class:`MultiTaskTraining` as a ``lightning.pytorch`` module (our tools).
 

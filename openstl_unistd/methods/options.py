@@ -1,7 +1,7 @@
 """The training methods' options, each declared once: its name, default, rule, description and config section.
 
 The config rules (``engine/config.py``: which keys a section accepts, which values), docs/training.md's key
-table (checked by tests/test_docs.py), the methods (``UniSTDMethod``, ``TAUMethod``, ``MultiTaskMethod``) and
+table (checked by tests/test_docs.py), the methods (``UniSTDMethod``, ``TAUMethod``, ``MultiTaskMethod``, and through their registration :mod:`.registry`) and
 the OpenSTL plugin all read these dataclasses (:func:`~openstl_unistd.core.options.option` fields), so a key
 has one spelling, one default and one rule everywhere.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import ClassVar, Mapping, Optional
 
-from ..core.options import FLAG, check_values, number, one_of, option, section_keys
+from ..core.options import FLAG, number, one_of, option, section_keys
 from ..errors import UserValueError, check_known_keys
 
-__all__ = ['TrainingOptions', 'RankSearchOptions', 'DivergenceOptions', 'METHODS', 'method_spec', 'options_of',
+__all__ = ['TrainingOptions', 'RankSearchOptions', 'DivergenceOptions', 'options_of',
            'section_keys']
 
 
@@ -107,25 +107,6 @@ class DivergenceOptions:
 
     alpha: float = option(0.1, "`tau` only: weight of TAU's differential divergence", number(0))
     tau: float = option(0.1, '`tau` only: its softmax temperature', number(0, strict=True))
-
-
-METHODS = {'unistd': (), 'multitask': (), 'tau': section_keys(DivergenceOptions, 'method')}
-"""Training methods a config's ``method`` names (a string, or a dict with ``type`` and these options)."""
-
-
-def method_spec(cfg: Mapping) -> tuple[str, dict]:
-    """``(name, options)`` of the config's ``method`` (default ``'unistd'``), checked."""
-    method = cfg.get('method', 'unistd')
-    options = {}
-    if isinstance(method, Mapping):
-        options = method.to_dict() if hasattr(method, 'to_dict') else dict(method)
-        method = options.pop('type', None)
-    if method not in METHODS:
-        raise UserValueError(f'method {method!r} is unknown; known methods: {sorted(METHODS)}')
-    check_known_keys(options, METHODS[method], f"config section 'method ({method})'")
-    if method == 'tau':
-        check_values(DivergenceOptions, options, 'method')
-    return method, options
 
 
 def options_of(options: type, values: Optional[Mapping], where: str):

@@ -15,6 +15,7 @@ from ..modules.ra_moe import (clamp_ranks_, initial_total_rank, ra_moe_modules, 
 from ..tasks import TaskSpec
 from .multitask import MultiTaskTraining
 from .options import RankSearchOptions, TrainingOptions, options_of
+from .registry import register_method
 
 
 class RankSearchTraining(MultiTaskTraining):
@@ -37,6 +38,10 @@ class RankSearchTraining(MultiTaskTraining):
     builds its own callbacks. While searching, the mean rank of every block and matrix is logged
     as ``rank/<matrix>_<block>`` (models with a ``rank_table``).
     """
+
+    def init_method(self, rank_search: Optional[Mapping] = None) -> None:
+        """``rank_search``: :class:`~.options.RankSearchOptions` fields (the config's ``rank_search`` section)."""
+        self.init_rank_search(options_of(RankSearchOptions, rank_search, 'rank_search'))
 
     def init_rank_search(self, options: RankSearchOptions) -> None:
         self.rank_search = options
@@ -128,6 +133,7 @@ class RankSearchTraining(MultiTaskTraining):
                                if value == value}, batch_size=batch_size)        # NaN: no such adapter
 
 
+@register_method('unistd', sections=('rank_search',))
 class UniSTDMethod(RankSearchTraining, L.LightningModule):
     """:class:`RankSearchTraining` as a ``lightning.pytorch`` module (our tools).
 
@@ -141,5 +147,5 @@ class UniSTDMethod(RankSearchTraining, L.LightningModule):
                  **options) -> None:
         L.LightningModule.__init__(self)
         self.init_training(model, tasks, TrainingOptions(**options))
-        self.init_rank_search(options_of(RankSearchOptions, rank_search, 'rank_search'))
+        self.init_method(rank_search)
         self.save_hyperparameters(ignore=['model', 'tasks'])

@@ -16,6 +16,7 @@ from ..errors import UserValueError
 from ..modules.cuboid_layers import build_stem_and_head
 from ..tasks import TaskLike
 from .base import MultiTaskModel
+from .registry import register_model
 from .earthformer import EarthformerCore
 
 
@@ -29,6 +30,7 @@ def _stack_conv_stages(halvings: int, base_units: int) -> dict:
                 initial_downsample_stack_conv_num_conv_list=[2] * stages)
 
 
+@register_model('Earthformer')
 class MultiTaskEarthformer(MultiTaskModel):
     """``forward(x (B, T, C, H, W), task) → (B, T', C, H, W)`` with a shared Earthformer core.
 

@@ -17,7 +17,8 @@ from ..errors import UserValueError
 from ..modules.simvp_blocks import MidIncepNet, MidMetaNet
 from ..tasks import TaskLike
 from .base import MultiTaskModel
-from .simvp import MODEL_TYPES, SimVPDecoder, SimVPEncoder, check_spatial_depth
+from .registry import register_model
+from .simvp import TRANSLATOR_KINDS, SimVPDecoder, SimVPEncoder, check_spatial_depth
 
 
 def _frame_projection(frames_in: int, frames_out: int, channels: int) -> nn.Module:
@@ -27,6 +28,7 @@ def _frame_projection(frames_in: int, frames_out: int, channels: int) -> nn.Modu
     return nn.Conv2d(frames_in * channels, frames_out * channels, kernel_size=1)
 
 
+@register_model('SimVP')
 class MultiTaskSimVP(MultiTaskModel):
     """``forward(x (B, T, C, H, W), task) → (B, T', C, H, W)`` with a shared SimVP translator.
 
@@ -53,8 +55,8 @@ class MultiTaskSimVP(MultiTaskModel):
                  spatial_depths: Optional[Mapping[str, int]] = None, decode: str = 'rollout') -> None:
         super().__init__(tasks, decode)
         kind = model_type.lower()
-        if kind not in MODEL_TYPES:
-            raise UserValueError(f'model_type must be one of {MODEL_TYPES}, got {model_type!r}')
+        if kind not in TRANSLATOR_KINDS:
+            raise UserValueError(f'model_type must be one of {TRANSLATOR_KINDS}, got {model_type!r}')
         depths = {name: N_S for name in self.tasks}
         unknown = sorted(set(spatial_depths or {}) - set(self.tasks))
         if unknown:

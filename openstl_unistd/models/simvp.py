@@ -12,8 +12,9 @@ from torch import nn
 from ..errors import UserValueError
 from ..modules.simvp_blocks import ConvSC
 
-MODEL_TYPES = ('incepu', 'gsta', 'tau')
-"""SimVP v1, SimVP v2 and TAU, by their OpenSTL ``model_type`` (case-insensitive)."""
+TRANSLATOR_KINDS = ('incepu', 'gsta', 'tau')
+"""The translators SimVP's ``model_type`` option chooses (case-insensitive, OpenSTL's spelling): IncepU
+(SimVP v1), gSTA (SimVP v2) and TAU. Not to be confused with the registry's model types (``model.type``)."""
 
 
 def check_spatial_depth(N_S: int) -> None:

@@ -20,6 +20,7 @@ from ..modules.temporal import TemporalModule
 from ..tasks import KNOWN_TASKS, TaskLike
 from .parameters import ParameterCount
 from .base import MultiTaskModel
+from .registry import register_model
 
 PAPER_LORA = dict(qkv_experts=6, proj_experts=2, max_rank=32, init_rank=4.5, alpha=1.0, gamma=1.0,
                   top_k=None, learn_rank=True)
@@ -70,6 +71,7 @@ def _checkpointing_parts(value, served: Sequence[str]) -> tuple[frozenset[str], 
     return frozenset(names), parts.get('blocks', False)
 
 
+@register_model('UniSTD')
 class UniSTD(MultiTaskModel):
     """``forward(x, task)``: past frames ``(B, T, C, H, W)`` → future frames ``(B, T', C, H, W)``.
 
