@@ -22,7 +22,7 @@ CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in 
 FAMILIES = {'unistd': ('UniSTD', None), 'simvp_v1': ('MultiTaskSimVP', 'incepu'),
             'simvp_v2': ('MultiTaskSimVP', 'gsta'), 'tau': ('MultiTaskSimVP', 'tau'),
             'earthformer': ('MultiTaskEarthformer', None)}
-"""What a config's folder (or, for a file directly under configs/baselines/, its name's last word) says
+"""What a config's folder (or, for a file directly under configs/baselines/, the family its name ends with) says
 it trains: the model class and, for the SimVP family, its ``model_type``."""
 
 
@@ -30,7 +30,8 @@ def named_by_path(path: Path) -> tuple[str, Optional[str], Optional[list[str]]]:
     """``(model class, SimVP model_type, tasks)`` that ``path`` names: ``single/<task>.py`` one task,
     ``multi<N>.py`` N of the paper's (``None``: the path names no task list)."""
     parts = path.relative_to(ROOT / 'configs').parts
-    family = parts[0] if parts[0] == 'unistd' else (parts[1] if len(parts) > 2 else path.stem.split('_')[-1])
+    family = parts[0] if parts[0] == 'unistd' else (
+        parts[1] if len(parts) > 2 else next(name for name in FAMILIES if path.stem.endswith(name)))
     tasks = [path.stem] if 'single' in parts else None
     return (*FAMILIES[family], tasks)
 

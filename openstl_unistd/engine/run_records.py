@@ -191,12 +191,18 @@ def read_config(path: Path) -> Optional[dict]:
 
 
 def scored_checkpoint(path: Path, record: Optional[Mapping]) -> Optional[Path]:
-    """The checkpoint ``results.json`` names (``checkpoint.path``, relative to the run or as given), else
-    ``checkpoints/best.ckpt``, else ``checkpoints/last.ckpt``; ``None`` when there is none."""
+    """The checkpoint ``results.json`` names (``checkpoint.path``, relative to the run or as given; a file in a
+    ``checkpoints/`` folder is looked for in this run's first, so that a copied or moved run reads its own),
+    else ``checkpoints/best.ckpt``, else ``checkpoints/last.ckpt``; ``None`` when there is none."""
     candidates = []
     named = record.get('path') if isinstance(record, Mapping) else record if isinstance(record, str) else None
     if named:
-        candidates += [path / named, Path(named)] if not Path(named).is_absolute() else [Path(named)]
+        named = Path(named)
+        if named.is_absolute():
+            candidates += [path / 'checkpoints' / named.name] if named.parent.name == 'checkpoints' else []
+            candidates += [named]
+        else:
+            candidates += [path / named, named]
     candidates += [path / 'checkpoints' / 'best.ckpt', path / 'checkpoints' / 'last.ckpt']
     return next((c for c in candidates if c.is_file()), None)
 
