@@ -266,7 +266,7 @@ def test_a_key_neither_openstl_nor_the_method_knows_is_refused_by_name():
         build_method('multitask_tau', 'multi_demo', model=dict(type='SimVP'))
     with pytest.raises(UserKeyError, match=r"rank_search: unknown key\(s\) \['budgte'\]"):
         build_method('unistd', 'taxibj', rank_search=dict(budgte=30), **TINY)
-    with pytest.raises(UserKeyError, match=r"\['backbone'\] for method 'multitask_simvp'"):
+    with pytest.raises(UserKeyError, match=r"for method 'multitask_simvp': unknown key\(s\) \['backbone'\]"):
         build_method('multitask_simvp', 'multi_demo', backbone='clip')
     tau = build_method('multitask_tau', 'multi_demo', alpha=0.3, hid_S=8, hid_T=16, N_S=2, N_T=2)
     assert tau.divergence.alpha == 0.3 and tau.model.model_type == 'tau'
