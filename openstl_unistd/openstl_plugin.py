@@ -38,7 +38,7 @@ import torch
 from .core.scaling import Scaling
 from .datasets.datamodule import MultiTaskDataModule
 from .datasets.multitask import MultiTaskDataset
-from .errors import UserKeyError, UserValueError, check_known_keys
+from .errors import UserValueError, check_known_keys
 from .methods.options import TrainingOptions, section_keys
 from .methods.registry import check_method
 from .models.registry import create_model, model_arguments

@@ -16,7 +16,6 @@ from openstl_unistd.datasets.checks import (DataError, EmptySplitError, NonFinit
                                             all_finite)
 from openstl_unistd.datasets.cityscapes import Cityscapes
 from openstl_unistd.datasets.datamodule import MultiTaskDataModule
-from openstl_unistd.datasets.enso import ENSO
 from openstl_unistd.datasets.fixtures.bair import write_bair_tfrecord
 from openstl_unistd.datasets.fixtures.cityscapes import write_cityscapes
 from openstl_unistd.datasets.fixtures.enso import write_enso

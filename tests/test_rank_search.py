@@ -190,9 +190,11 @@ def test_marginal_gain_method_spreads_the_ranks_and_holds_the_budget():
 
 
 def test_bad_rank_search_options_are_named():
-    with pytest.raises(ValueError, match=r"rank_search.formulation must be one of \('marginal_gain', 'paper'\), "
+    with pytest.raises(ValueError, match=r"config key rank_search.formulation: expected 'marginal_gain' or 'paper', "
                                          r"got 'eq10'"):
         tiny_method('eq10')
+    with pytest.raises(ValueError, match=r'config key rank_search.momentum: expected a number ≥ 0, got -1'):
+        tiny_method('marginal_gain', dict(momentum=-1))  # the fields' rules hold for a method built without a config
     # one block: 3 × 6 + 2 + 2 experts, each rank in [1, 32] (the paper lora's max_rank)
     with pytest.raises(ValueError, match=r'rank_search.budget must lie in \[22, 704\] .*got 800'):
         tiny_method('marginal_gain', dict(budget=800))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from openstl_unistd.datasets.demo import DemoTraffic, DemoWave
-from openstl_unistd.engine.config import build_datamodule, build_method, build_model, build_tasks, build_trainer, load_config
+from openstl_unistd.engine.config import build_datamodule, build_method, build_model, build_tasks, load_config
 from openstl_unistd.engine.experiment import format_results, model_label
 
 ROOT = Path(__file__).resolve().parents[1]

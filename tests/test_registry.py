@@ -10,7 +10,6 @@ import torch
 from torch import nn
 
 from openstl_unistd import load_model, load_predictor
-from openstl_unistd.errors import UserKeyError
 from openstl_unistd.inference.checkpoint_io import load_checkpoint
 from openstl_unistd.methods.multitask import MultiTaskTraining
 from openstl_unistd.methods.options import TrainingOptions, options_of

@@ -176,5 +176,5 @@ def test_a_paper_study_runs_every_row_of_its_table_once_with_its_cost(name, tabl
     assert None not in reproduced
     assert sorted(line.source + line.label for line in reproduced) == sorted(
         line.source + line.label for line in paper_lines(table))
-    for run in study.runs:
-        assert {'peak_gib', 'steps', 'step_s'} <= set(run.cost), run.name
+    for entry in study.runs:
+        assert {'peak_gib', 'steps', 'step_s'} <= set(entry.cost), entry.name

@@ -11,7 +11,6 @@ import torch
 
 from openstl_unistd.modules.ra_moe import initial_total_rank, ra_moe_modules, total_rank
 from openstl_unistd.engine.config import build_datamodule, build_method, build_model, build_tasks, build_trainer, load_config
-from openstl_unistd.engine.experiment import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {

@@ -19,24 +19,6 @@ from .config_keys import RunKeys, SECTION_KEYS, SECTIONS, TOP_LEVEL_KEYS, VALUE_
 __all__ = ['SECTION_KEYS', 'TOP_LEVEL_KEYS', 'VALUE_RULES', 'load_config', 'check_config', 'check_values',
            'build_tasks', 'build_model', 'build_datamodule', 'build_method', 'build_trainer', 'compile_training']
 
-def _key_allowed(cfg: Mapping, dotted: str) -> bool:
-    """A key that exists, a top-level key a config may define (:data:`TOP_LEVEL_KEYS`, e.g. ``init_from``),
-    or a new key inside an existing section or one of those (its section checks the leaf)."""
-    parts = dotted.split('.')
-    node = cfg
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        elif depth == 0:
-            return part in TOP_LEVEL_KEYS
-        else:
-            return last and isinstance(node, Mapping)
-    return True
-
-
 _MISSING = object()
 
 
@@ -51,6 +33,15 @@ def _value_at(cfg: Mapping, dotted: str):
         else:
             return _MISSING
     return node
+
+
+def _key_allowed(cfg: Mapping, dotted: str) -> bool:
+    """A key that exists, a top-level key a config may define (:data:`TOP_LEVEL_KEYS`, e.g. ``init_from``),
+    or a new key inside an existing section or one of those (its section checks the leaf)."""
+    head = dotted.partition('.')[0]
+    if head not in cfg:
+        return head in TOP_LEVEL_KEYS
+    return _value_at(cfg, dotted) is not _MISSING or isinstance(_value_at(cfg, dotted.rpartition('.')[0]), Mapping)
 
 
 def load_config(path: str | Path, cfg_options: Optional[Mapping] = None):

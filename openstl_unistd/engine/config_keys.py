@@ -9,9 +9,9 @@ docs/training.md's key table, checked by tests/test_docs.py) are derived from th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
-from ..core.options import FLAG, FLAG_OR_NONE, Rule, key_rows as section_rows, number, option, section_keys, value_rules
+from ..core.options import FLAG_OR_NONE, Rule, key_rows as section_rows, number, option, section_keys, value_rules
 from ..datasets.options import DataOptions
 from ..methods.options import DivergenceOptions, RankSearchOptions, TrainingOptions
 

@@ -32,7 +32,7 @@ from typing import Callable, Mapping, Optional, Sequence
 
 from ..errors import UserKeyError, UserTypeError, UserValueError, check_known_keys
 from .config import load_config
-from .run_records import CONFIG_FILE, RESULTS_FILE, flatten
+from .run_records import CONFIG_FILE, RESULTS_FILE, RunSkipped, flatten, read_results
 
 STUDY_KEYS = ('work_dir', 'cfg_options', 'runs', 'report')
 RUN_KEYS = ('name', 'config', 'seeds', 'cfg_options', 'variants', 'cost')
@@ -167,12 +167,12 @@ def differing_keys(a: Mapping, b: Mapping) -> list[str]:
 
 
 def finished(folder: Path) -> bool:
-    """Whether ``results.json`` holds a ``results`` section (other sections are not looked at)."""
+    """Whether ``results.json`` holds a non-empty ``results`` section (the report's reading of it)."""
     try:
-        data = json.loads((folder / RESULTS_FILE).read_text())
-    except (OSError, ValueError):
+        results = read_results(folder)['results']
+    except (OSError, RunSkipped):
         return False
-    return isinstance(data, dict) and isinstance(data.get('results'), dict) and bool(data['results'])
+    return isinstance(results, dict) and bool(results)
 
 
 def status_of(run: PlannedRun) -> RunStatus:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import ClassVar, Mapping, Optional
 
-from ..core.options import FLAG, number, one_of, option, section_keys
-from ..errors import UserValueError, check_known_keys
+from ..core.options import FLAG, check_values, number, one_of, option, section_keys
+from ..errors import check_known_keys
 
 __all__ = ['TrainingOptions', 'RankSearchOptions', 'DivergenceOptions', 'options_of',
            'section_keys']
@@ -86,8 +86,7 @@ class RankSearchOptions:
     formulation: str = option('marginal_gain', "`'marginal_gain'` or `'paper'`", one_of(*FORMULATIONS))
 
     def __post_init__(self) -> None:
-        if self.formulation not in self.FORMULATIONS:
-            raise UserValueError(f'rank_search.formulation must be one of {self.FORMULATIONS}, got {self.formulation!r}')
+        check_values(RankSearchOptions, vars(self), 'rank_search')
 
     @property
     def step_size(self) -> float:

@@ -19,7 +19,7 @@ from typing import Callable, Sequence, TypeVar
 
 from torch import nn
 
-from ..errors import UserKeyError, UserValueError
+from ..errors import UserKeyError
 from ..tasks import TaskSpec
 
 ModelBuilder = Callable[..., nn.Module]
